@@ -1,0 +1,200 @@
+package dev.ferry.repo;
+
+import dev.ferry.crypto.Hashes;
+import dev.ferry.store.NoSuchObjectException;
+import dev.ferry.store.Store;
+import dev.ferry.store.StoreObject;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+
+/**
+ * Checks a repository. Structure: key slots parse and match their names, every index file decrypts and
+ * matches its name, every pack an index names exists, and its header lists each indexed chunk at the indexed
+ * place. With {@code readData}: every pack is downloaded, checked against its SHA-256 name, and every chunk
+ * is decrypted, decompressed and re-hashed against its id.
+ */
+public final class Verifier {
+    private static final int MAX_ERRORS_PER_PACK = 10;
+
+    private final Repository repo;
+    private final Store store;
+    private final Consumer<String> progress;
+
+    public Verifier(Repository repo, Consumer<String> progress) {
+        this.repo = repo;
+        this.store = repo.store();
+        this.progress = progress;
+    }
+
+    /** What verify found. Errors are damage; warnings are leftovers that do not lose data. */
+    public record Report(int keySlots, int indexFiles, int packs, long chunks, long bytesRead,
+                         List<String> errors, List<String> warnings) {
+        public boolean ok() {
+            return errors.isEmpty();
+        }
+    }
+
+    public Report verify(boolean readData, int threads) throws IOException {
+        List<String> errors = Collections.synchronizedList(new ArrayList<>());
+        List<String> warnings = Collections.synchronizedList(new ArrayList<>());
+        AtomicLong bytesRead = new AtomicLong();
+
+        progress.accept("checking key slots");
+        List<StoreObject> slots = store.list(KeySlot.PREFIX);
+        for (StoreObject o : slots) {
+            try {
+                byte[] json = store.get(o.name());
+                if (!KeySlot.objectName(json).equals(o.name())) {
+                    errors.add(o.name() + ": content does not match its name");
+                }
+                KeySlot.parse(o.name(), json);
+            } catch (RepositoryException e) {
+                errors.add(e.getMessage());
+            }
+        }
+
+        progress.accept("checking index files");
+        List<RepositoryException> indexErrors = new ArrayList<>();
+        Map<String, IndexFile> indexFiles = repo.readIndexFiles(indexErrors);
+        indexErrors.forEach(e -> errors.add(e.getMessage()));
+        Set<String> superseded = new HashSet<>();
+        indexFiles.values().forEach(f -> f.supersedes().forEach(s -> superseded.add(IndexFile.PREFIX + s)));
+        Map<PackId, Map<ChunkId, PackEntry>> expected = new TreeMap<>();
+        // distinct chunks: concurrent writers may each have stored the same chunk in a pack of their own
+        ChunkIndex distinct = new ChunkIndex();
+        for (Map.Entry<String, IndexFile> f : indexFiles.entrySet()) {
+            if (superseded.contains(f.getKey())) {
+                continue;
+            }
+            for (Map.Entry<PackId, List<PackEntry>> p : f.getValue().packs().entrySet()) {
+                Map<ChunkId, PackEntry> m = expected.computeIfAbsent(p.getKey(), k -> new HashMap<>());
+                for (PackEntry e : p.getValue()) {
+                    m.putIfAbsent(e.id(), e);
+                    distinct.add(p.getKey(), e);
+                }
+            }
+        }
+
+        progress.accept("listing packs");
+        Map<PackId, Long> stored = new HashMap<>();
+        for (StoreObject o : store.list("data/")) {
+            PackId id = PackId.fromObjectName(o.name());
+            if (id == null) {
+                warnings.add(o.name() + ": unexpected object in data/ (not a pack name)");
+            } else {
+                stored.put(id, o.size());
+            }
+        }
+        for (PackId id : stored.keySet()) {
+            if (!expected.containsKey(id)) {
+                warnings.add(id.objectName() + ": pack is in no index (left by an interrupted backup?); "
+                        + "its chunks are not used and prune will remove it");
+            }
+        }
+
+        progress.accept((readData ? "reading all data of " : "checking headers of ") + expected.size() + " packs");
+        ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, threads));
+        try {
+            List<Future<?>> futures = new ArrayList<>();
+            AtomicLong done = new AtomicLong();
+            for (Map.Entry<PackId, Map<ChunkId, PackEntry>> p : expected.entrySet()) {
+                futures.add(pool.submit(() -> {
+                    checkPack(p.getKey(), stored.get(p.getKey()), p.getValue(), readData, errors, bytesRead);
+                    long n = done.incrementAndGet();
+                    if (n % 50 == 0) {
+                        progress.accept(n + "/" + expected.size() + " packs checked");
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : futures) {
+                f.get();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("verify interrupted");
+        } catch (ExecutionException e) {
+            throw new IOException("verify failed: " + e.getCause().getMessage(), e.getCause());
+        } finally {
+            pool.shutdownNow();
+        }
+        List<String> sortedErrors = new ArrayList<>(errors);
+        Collections.sort(sortedErrors);
+        List<String> sortedWarnings = new ArrayList<>(warnings);
+        Collections.sort(sortedWarnings);
+        return new Report(slots.size(), indexFiles.size() + indexErrors.size(), expected.size(), distinct.size(),
+                bytesRead.get(), sortedErrors, sortedWarnings);
+    }
+
+    private void checkPack(PackId id, Long size, Map<ChunkId, PackEntry> indexed, boolean readData,
+                           List<String> errors, AtomicLong bytesRead) throws IOException {
+        String name = id.objectName();
+        if (size == null) {
+            errors.add(name + ": pack is missing, " + indexed.size() + " indexed chunk(s) are lost");
+            return;
+        }
+        List<String> packErrors = new ArrayList<>();
+        try {
+            List<PackEntry> header;
+            byte[] whole = null;
+            if (readData) {
+                whole = store.get(name);
+                bytesRead.addAndGet(whole.length);
+                String actual = Hashes.sha256Hex(whole);
+                if (!actual.equals(id.hex())) {
+                    packErrors.add(name + ": content does not match its name (SHA-256 " + actual.substring(0, 16)
+                            + "...)");
+                }
+                header = Pack.readHeader(name, whole, repo.masterKey().aead());
+            } else {
+                header = Pack.readHeader(name, size, (off, len) -> store.getRange(name, off, len),
+                        repo.masterKey().aead());
+            }
+            Map<ChunkId, PackEntry> inHeader = new HashMap<>();
+            header.forEach(e -> inHeader.put(e.id(), e));
+            for (PackEntry e : indexed.values()) {
+                PackEntry h = inHeader.get(e.id());
+                if (h == null) {
+                    packErrors.add(name + ": indexed chunk " + e.id().shortHex() + " is not in the pack");
+                } else if (!h.equals(e)) {
+                    packErrors.add(name + ": chunk " + e.id().shortHex() + " is at " + h.offset() + "+" + h.length()
+                            + " in the pack but at " + e.offset() + "+" + e.length() + " in the index");
+                }
+            }
+            if (whole != null) {
+                for (PackEntry e : header) {
+                    try {
+                        repo.openChunk(name, e, whole, (int) e.offset());
+                    } catch (RepositoryException ex) {
+                        packErrors.add(ex.getMessage());
+                    }
+                }
+            }
+        } catch (NoSuchObjectException e) {
+            packErrors.add(name + ": pack disappeared while verifying (deleted by a concurrent prune?)");
+        } catch (RepositoryException e) {
+            packErrors.add(e.getMessage());
+        } catch (java.io.EOFException e) {
+            packErrors.add(name + ": pack is shorter than listed: " + e.getMessage());
+        }
+        if (packErrors.size() > MAX_ERRORS_PER_PACK) {
+            int more = packErrors.size() - MAX_ERRORS_PER_PACK;
+            packErrors = new ArrayList<>(packErrors.subList(0, MAX_ERRORS_PER_PACK));
+            packErrors.add(name + ": ... and " + more + " more error(s) in this pack");
+        }
+        errors.addAll(packErrors);
+    }
+}

@@ -1,0 +1,229 @@
+package dev.ferry.store;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.stream.Stream;
+
+/**
+ * A repository in a local directory (or a mounted network filesystem). Each object is a file at its name's
+ * path. Writes go to a temporary file under {@code tmp/}, are fsynced, renamed into place and the parent
+ * directory fsynced, so an object is either absent or complete, also after a crash or power loss.
+ */
+public final class LocalStore implements Store {
+    static final String TMP = "tmp";
+
+    private final Path root;
+
+    public LocalStore(Path root) {
+        this.root = root.toAbsolutePath().normalize();
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    @Override
+    public String location() {
+        return root.toString();
+    }
+
+    private Path path(String name) {
+        if (name.isEmpty() || name.startsWith("/") || name.contains("\\") || name.contains("//")) {
+            throw new IllegalArgumentException("invalid object name '" + name + "'");
+        }
+        for (String part : name.split("/")) {
+            if (part.equals("..") || part.equals(".") || part.isEmpty()) {
+                throw new IllegalArgumentException("invalid object name '" + name + "'");
+            }
+        }
+        if (name.equals(TMP) || name.startsWith(TMP + "/")) {
+            throw new IllegalArgumentException("object names under '" + TMP + "/' are reserved");
+        }
+        return root.resolve(name);
+    }
+
+    @Override
+    public boolean exists(String name) {
+        return Files.isRegularFile(path(name));
+    }
+
+    @Override
+    public long size(String name) throws IOException {
+        try {
+            return Files.size(path(name));
+        } catch (NoSuchFileException e) {
+            throw new NoSuchObjectException(location(), name);
+        }
+    }
+
+    @Override
+    public byte[] get(String name) throws IOException {
+        try {
+            return Files.readAllBytes(path(name));
+        } catch (NoSuchFileException e) {
+            throw new NoSuchObjectException(location(), name);
+        }
+    }
+
+    @Override
+    public byte[] getRange(String name, long offset, int length) throws IOException {
+        if (offset < 0 || length < 0) {
+            throw new IllegalArgumentException("invalid range " + offset + "+" + length);
+        }
+        try (FileChannel ch = FileChannel.open(path(name), StandardOpenOption.READ)) {
+            ByteBuffer buf = ByteBuffer.allocate(length);
+            long pos = offset;
+            while (buf.hasRemaining()) {
+                int n = ch.read(buf, pos);
+                if (n < 0) {
+                    throw new EOFException(name + " in " + location() + " is " + ch.size()
+                            + " bytes; cannot read " + length + " bytes at offset " + offset);
+                }
+                pos += n;
+            }
+            return buf.array();
+        } catch (NoSuchFileException e) {
+            throw new NoSuchObjectException(location(), name);
+        }
+    }
+
+    @Override
+    public void put(String name, byte[] data) throws IOException {
+        Path target = path(name);
+        Path tmp = newTempFile();
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                ByteBuffer buf = ByteBuffer.wrap(data);
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+                ch.force(true);
+            }
+            moveIntoPlace(tmp, target);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    @Override
+    public void put(String name, Path file) throws IOException {
+        Path target = path(name);
+        Path staging = root.resolve(TMP);
+        boolean ours = file.toAbsolutePath().normalize().getParent().equals(staging);
+        Path tmp = ours ? file : newTempFile();
+        try {
+            if (!ours) {
+                Files.copy(file, tmp, StandardCopyOption.REPLACE_EXISTING);
+            }
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                ch.force(true);
+            }
+            moveIntoPlace(tmp, target);
+        } finally {
+            if (!ours) {
+                Files.deleteIfExists(tmp);
+            }
+        }
+    }
+
+    private Path newTempFile() throws IOException {
+        Path dir = root.resolve(TMP);
+        Files.createDirectories(dir);
+        return Files.createFile(dir.resolve(UUID.randomUUID() + ".tmp"));
+    }
+
+    private void moveIntoPlace(Path tmp, Path target) throws IOException {
+        Path parent = target.getParent();
+        Files.createDirectories(parent);
+        try {
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            throw new IOException("the filesystem of " + root + " cannot rename atomically; it cannot hold a repository", e);
+        }
+        fsyncDirectory(parent);
+    }
+
+    private static void fsyncDirectory(Path dir) throws IOException {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException e) {
+            // some filesystems refuse to open or sync directories; the rename itself is still atomic there
+            if (!(e instanceof FileAlreadyExistsException)) {
+                org.slf4j.LoggerFactory.getLogger(LocalStore.class).debug("cannot fsync directory {}: {}", dir, e.toString());
+            }
+        }
+    }
+
+    @Override
+    public List<StoreObject> list(String prefix) throws IOException {
+        // the prefix is a folder ("data/") or a name start; walk from the deepest existing folder it names
+        int slash = prefix.lastIndexOf('/');
+        String dirPart = slash < 0 ? "" : prefix.substring(0, slash);
+        Path start = dirPart.isEmpty() ? root : path(dirPart);
+        List<StoreObject> out = new ArrayList<>();
+        if (!Files.isDirectory(start)) {
+            return out;
+        }
+        Path tmp = root.resolve(TMP);
+        try (Stream<Path> walk = Files.walk(start)) {
+            for (Path p : (Iterable<Path>) walk::iterator) {
+                if (p.startsWith(tmp) || !Files.isRegularFile(p)) {
+                    continue;
+                }
+                String name = root.relativize(p).toString().replace(java.io.File.separatorChar, '/');
+                if (name.startsWith(prefix)) {
+                    try {
+                        out.add(new StoreObject(name, Files.size(p)));
+                    } catch (NoSuchFileException gone) {
+                        // deleted while listing: not listed
+                    }
+                }
+            }
+        } catch (java.io.UncheckedIOException e) {
+            if (!(e.getCause() instanceof NoSuchFileException)) {
+                throw e.getCause();
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public void delete(String name) throws IOException {
+        Path p = path(name);
+        if (Files.deleteIfExists(p)) {
+            fsyncDirectory(p.getParent());
+        }
+    }
+
+    @Override
+    public Path stagingDirectory() {
+        return root.resolve(TMP);
+    }
+
+    /** Whether the directory is missing or holds nothing. */
+    public boolean isEmptyDirectory() throws IOException {
+        if (!Files.exists(root)) {
+            return true;
+        }
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(root)) {
+            return !ds.iterator().hasNext();
+        }
+    }
+
+    @Override
+    public void close() {
+    }
+}

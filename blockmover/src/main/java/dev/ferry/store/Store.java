@@ -1,0 +1,67 @@
+package dev.ferry.store;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Where repository objects live: a flat namespace of names such as {@code config}, {@code keys/<id>},
+ * {@code index/<id>} and {@code data/<xx>/<id>}. Names use '/' as separator and never start with '/'.
+ *
+ * <p>Every implementation keeps the same guarantees, which the repository relies on:
+ * <ul>
+ *   <li>{@code put} is atomic: a reader sees either no object or the whole new object, never a part of it;
+ *       a crash during {@code put} leaves no object under that name.</li>
+ *   <li>{@code put} returns only once the object is durable (fsync on a local directory, a completed PUT on S3).</li>
+ *   <li>Implementations are safe for use by several threads at once.</li>
+ * </ul>
+ */
+public interface Store extends AutoCloseable {
+
+    /** Where this store points, for messages: a directory path or {@code s3://bucket/prefix}. */
+    String location();
+
+    /** Whether an object of that name exists. */
+    boolean exists(String name) throws IOException;
+
+    /** Size in bytes of an object; {@link NoSuchObjectException} if it does not exist. */
+    long size(String name) throws IOException;
+
+    /** The whole content of an object; {@link NoSuchObjectException} if it does not exist. */
+    byte[] get(String name) throws IOException;
+
+    /**
+     * {@code length} bytes of an object starting at {@code offset}. Throws {@link java.io.EOFException} if the
+     * object is shorter than {@code offset + length}, {@link NoSuchObjectException} if it does not exist.
+     */
+    byte[] getRange(String name, long offset, int length) throws IOException;
+
+    /** Stores {@code data} under {@code name}, atomically and durably, replacing any previous object. */
+    void put(String name, byte[] data) throws IOException;
+
+    /**
+     * Stores the content of a local file under {@code name}, atomically and durably. The file is left in place
+     * unless it lies in {@link #stagingDirectory()}, in which case the store may move it.
+     */
+    void put(String name, Path file) throws IOException;
+
+    /**
+     * Every object whose name starts with {@code prefix} (for example {@code "data/"}), at any depth, with its
+     * size. Order is unspecified. Objects being written (temporary files, incomplete uploads) are not listed.
+     */
+    List<StoreObject> list(String prefix) throws IOException;
+
+    /** Removes an object. Removing a missing object is not an error. */
+    void delete(String name) throws IOException;
+
+    /**
+     * A local directory where callers may prepare files they are about to {@link #put(String, Path)}, so that
+     * a local store can move them into place instead of copying; {@code null} when the store has no such place.
+     */
+    default Path stagingDirectory() {
+        return null;
+    }
+
+    @Override
+    void close() throws IOException;
+}

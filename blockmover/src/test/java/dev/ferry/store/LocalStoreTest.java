@@ -1,0 +1,92 @@
+package dev.ferry.store;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.EOFException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class LocalStoreTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void objectsRoundTripAndListByPrefix() throws Exception {
+        LocalStore store = new LocalStore(dir.resolve("r"));
+        store.put("config", "c".getBytes(StandardCharsets.US_ASCII));
+        store.put("data/ab/ab01", new byte[] {1, 2, 3, 4, 5});
+        store.put("data/cd/cd02", new byte[10]);
+        store.put("index/0001", new byte[7]);
+        assertTrue(store.exists("data/ab/ab01"));
+        assertFalse(store.exists("data/ab/ab99"));
+        assertEquals(5, store.size("data/ab/ab01"));
+        assertArrayEquals(new byte[] {2, 3, 4}, store.getRange("data/ab/ab01", 1, 3));
+        assertThrows(EOFException.class, () -> store.getRange("data/ab/ab01", 3, 3));
+        assertThrows(NoSuchObjectException.class, () -> store.get("data/ab/ab99"));
+        assertThrows(NoSuchObjectException.class, () -> store.getRange("nope", 0, 1));
+
+        List<StoreObject> data = store.list("data/");
+        data = data.stream().sorted(Comparator.comparing(StoreObject::name)).toList();
+        assertEquals(List.of(new StoreObject("data/ab/ab01", 5), new StoreObject("data/cd/cd02", 10)), data);
+        assertEquals(4, store.list("").size());
+        assertEquals(List.of(), store.list("keys/"));
+
+        store.delete("data/ab/ab01");
+        store.delete("data/ab/ab01");
+        assertFalse(store.exists("data/ab/ab01"));
+    }
+
+    @Test
+    void putReplacesAtomicallyAndLeavesNoTemporaryFiles() throws Exception {
+        LocalStore store = new LocalStore(dir.resolve("r"));
+        store.put("x/obj", "old".getBytes(StandardCharsets.US_ASCII));
+        Path src = dir.resolve("outside.bin");
+        Files.writeString(src, "new content");
+        store.put("x/obj", src);
+        assertEquals("new content", new String(store.get("x/obj"), StandardCharsets.US_ASCII));
+        assertTrue(Files.exists(src), "a file outside the staging directory is copied, not moved");
+
+        Path staged = Files.createTempFile(Files.createDirectories(store.stagingDirectory()), "pack-", ".tmp");
+        Files.writeString(staged, "staged");
+        store.put("x/staged", staged);
+        assertFalse(Files.exists(staged), "a staged file is moved into place");
+        assertEquals("staged", new String(store.get("x/staged"), StandardCharsets.US_ASCII));
+        try (var s = Files.list(store.stagingDirectory())) {
+            assertEquals(0, s.count(), "no temporary files left");
+        }
+        // an unfinished write in tmp/ is never listed as an object
+        Files.writeString(store.stagingDirectory().resolve("partial.tmp"), "half");
+        assertEquals(2, store.list("").size());
+    }
+
+    @Test
+    void namesThatEscapeTheRepositoryAreRefused() {
+        LocalStore store = new LocalStore(dir.resolve("r"));
+        for (String bad : List.of("../x", "/etc/passwd", "a/../../b", "a//b", "", "tmp/x", "a\\b", "./a")) {
+            assertThrows(IllegalArgumentException.class, () -> store.put(bad, new byte[1]), bad);
+        }
+        assertFalse(Files.exists(dir.resolve("x")));
+    }
+
+    @Test
+    void repositoryUrlsOpenTheRightStore() throws Exception {
+        assertEquals(dir.resolve("a").toString(), Stores.open(dir.resolve("a").toString(), Map.of()).location());
+        assertEquals(dir.resolve("b").toString(), Stores.open("file://" + dir.resolve("b"), Map.of()).location());
+        assertThrows(IllegalArgumentException.class, () -> Stores.open("file://otherhost/x", Map.of()));
+        assertThrows(IllegalArgumentException.class, () -> Stores.open("gs://bucket/x", Map.of()));
+        assertThrows(IllegalArgumentException.class, () -> Stores.open("", Map.of()));
+        try (Store s3 = Stores.open("s3://my-bucket/some/prefix", Map.of("AWS_ENDPOINT_URL", "http://127.0.0.1:1"))) {
+            assertEquals("s3://my-bucket/some/prefix", s3.location());
+        }
+    }
+}
