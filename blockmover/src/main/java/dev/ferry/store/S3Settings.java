@@ -1,0 +1,326 @@
+package dev.ferry.store;
+
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Objects;
+import java.util.regex.Pattern;
+
+import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
+
+/**
+ * Where and how an {@link S3Store} reaches its bucket.
+ *
+ * <p>Build one with {@link #builder(String)} or parse a repository URL with {@link #fromUrl(String, Map)}.
+ * Values are validated when the record is created, so an instance is always usable.
+ *
+ * @param bucket              bucket name: 3 to 63 lowercase letters, digits, dots and hyphens
+ * @param prefix              key prefix of the repository inside the bucket, without leading or trailing slash;
+ *                            empty for the bucket root
+ * @param endpoint            custom S3 endpoint ({@code http} or {@code https}), or {@code null} for AWS
+ * @param region              signing region, for example {@code us-east-1}
+ * @param pathStyle           whether to address the bucket in the path ({@code https://host/bucket/key}) instead
+ *                            of the host name ({@code https://bucket.host/key})
+ * @param caFile              PEM file of the CA certificates to trust instead of the JVM defaults, or {@code null}
+ * @param partSize            size in bytes of multipart upload parts, and the size above which uploads are
+ *                            multipart; between 5 MiB and 5 GiB
+ * @param maxAttempts         how many times a request is tried before giving up (first try included), at least 1
+ * @param credentialsProvider credentials to sign requests with, or {@code null} for the SDK's default chain
+ *                            (environment, profile files, container and instance roles, web identity)
+ */
+public record S3Settings(
+        String bucket,
+        String prefix,
+        URI endpoint,
+        String region,
+        boolean pathStyle,
+        Path caFile,
+        long partSize,
+        int maxAttempts,
+        AwsCredentialsProvider credentialsProvider) {
+
+    /** One mebibyte. */
+    public static final long MIB = 1024L * 1024L;
+    /** Default size of multipart upload parts: 16 MiB. */
+    public static final long DEFAULT_PART_SIZE = 16 * MIB;
+    /** Smallest part size S3 accepts for every part but the last. */
+    public static final long MIN_PART_SIZE = 5 * MIB;
+    /** Largest part size S3 accepts. */
+    public static final long MAX_PART_SIZE = 5L * 1024 * MIB;
+    /** Default number of attempts per request. */
+    public static final int DEFAULT_MAX_ATTEMPTS = 8;
+    /** Region used when none is configured. */
+    public static final String DEFAULT_REGION = "us-east-1";
+
+    private static final Pattern BUCKET_NAME = Pattern.compile("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]");
+    private static final Pattern REGION_NAME = Pattern.compile("[A-Za-z0-9_.-]+");
+
+    /** Validates and normalizes the components; see the record description for the rules. */
+    public S3Settings {
+        Objects.requireNonNull(bucket, "bucket");
+        if (!BUCKET_NAME.matcher(bucket).matches()) {
+            throw new IllegalArgumentException("invalid S3 bucket name '" + bucket
+                    + "': expected 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with "
+                    + "a letter or digit");
+        }
+        prefix = normalizePrefix(prefix == null ? "" : prefix);
+        if (endpoint != null) {
+            checkEndpoint(endpoint);
+        }
+        if (region == null || region.isBlank()) {
+            region = DEFAULT_REGION;
+        } else if (!REGION_NAME.matcher(region).matches()) {
+            throw new IllegalArgumentException("invalid S3 region '" + region + "'");
+        }
+        if (partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE) {
+            throw new IllegalArgumentException("S3 part size must be between " + MIN_PART_SIZE + " and "
+                    + MAX_PART_SIZE + " bytes, got " + partSize);
+        }
+        if (maxAttempts < 1) {
+            throw new IllegalArgumentException("S3 max attempts must be at least 1, got " + maxAttempts);
+        }
+    }
+
+    /** A builder with defaults for everything but the bucket. */
+    public static Builder builder(String bucket) {
+        return new Builder(bucket);
+    }
+
+    /** A builder initialized with these settings, to derive modified settings. */
+    public Builder toBuilder() {
+        return new Builder(bucket)
+                .prefix(prefix)
+                .endpoint(endpoint)
+                .region(region)
+                .pathStyle(pathStyle)
+                .caFile(caFile)
+                .partSize(partSize)
+                .maxAttempts(maxAttempts)
+                .credentialsProvider(credentialsProvider);
+    }
+
+    /** These settings with another key prefix. */
+    public S3Settings withPrefix(String newPrefix) {
+        return toBuilder().prefix(newPrefix).build();
+    }
+
+    /** {@code s3://bucket/prefix}, or {@code s3://bucket} when the prefix is empty. */
+    public String url() {
+        return prefix.isEmpty() ? "s3://" + bucket : "s3://" + bucket + "/" + prefix;
+    }
+
+    /**
+     * Settings for a repository URL such as {@code s3://bucket/some/prefix}, completed from environment variables:
+     * <ul>
+     *   <li>endpoint: {@code AWS_ENDPOINT_URL_S3}, else {@code AWS_ENDPOINT_URL}; none means AWS itself;</li>
+     *   <li>region: {@code AWS_REGION}, else {@code AWS_DEFAULT_REGION}, else {@code us-east-1};</li>
+     *   <li>path-style addressing: {@code FERRY_S3_PATH_STYLE=true|false}; by default on when a custom endpoint is
+     *       set, off otherwise;</li>
+     *   <li>CA bundle: {@code FERRY_S3_CA_FILE}, else {@code AWS_CA_BUNDLE}.</li>
+     * </ul>
+     * Empty variables count as unset. Credentials come from the SDK's default chain.
+     *
+     * @param url the repository URL
+     * @param env environment variables, usually {@link System#getenv()}
+     * @throws IllegalArgumentException if the URL or one of the variables is invalid
+     */
+    public static S3Settings fromUrl(String url, Map<String, String> env) {
+        Objects.requireNonNull(url, "url");
+        Objects.requireNonNull(env, "env");
+        String scheme = "s3://";
+        if (!url.regionMatches(true, 0, scheme, 0, scheme.length())) {
+            throw new IllegalArgumentException("invalid S3 URL '" + url + "': expected s3://bucket[/prefix]");
+        }
+        String rest = url.substring(scheme.length());
+        int slash = rest.indexOf('/');
+        String bucket = slash < 0 ? rest : rest.substring(0, slash);
+        String prefix = slash < 0 ? "" : rest.substring(slash + 1);
+        if (!BUCKET_NAME.matcher(bucket).matches()) {
+            throw new IllegalArgumentException("invalid S3 URL '" + url + "': bucket name '" + bucket
+                    + "' must be 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with "
+                    + "a letter or digit");
+        }
+
+        Builder builder = builder(bucket).prefix(prefix);
+
+        String endpointVar = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
+        if (endpointVar != null) {
+            builder.endpoint(parseEndpoint(env.get(endpointVar).trim(), endpointVar));
+        }
+
+        String regionVar = firstSet(env, "AWS_REGION", "AWS_DEFAULT_REGION");
+        builder.region(regionVar == null ? DEFAULT_REGION : env.get(regionVar).trim());
+
+        String pathStyle = value(env, "FERRY_S3_PATH_STYLE");
+        if (pathStyle == null) {
+            builder.pathStyle(endpointVar != null);
+        } else if (pathStyle.equalsIgnoreCase("true")) {
+            builder.pathStyle(true);
+        } else if (pathStyle.equalsIgnoreCase("false")) {
+            builder.pathStyle(false);
+        } else {
+            throw new IllegalArgumentException("invalid FERRY_S3_PATH_STYLE '" + pathStyle
+                    + "': expected true or false");
+        }
+
+        String caVar = firstSet(env, "FERRY_S3_CA_FILE", "AWS_CA_BUNDLE");
+        if (caVar != null) {
+            String ca = env.get(caVar).trim();
+            try {
+                builder.caFile(Path.of(ca));
+            } catch (InvalidPathException e) {
+                throw new IllegalArgumentException("invalid " + caVar + " '" + ca + "': " + e.getMessage(), e);
+            }
+        }
+        return builder.build();
+    }
+
+    private static String firstSet(Map<String, String> env, String... names) {
+        for (String name : names) {
+            if (value(env, name) != null) {
+                return name;
+            }
+        }
+        return null;
+    }
+
+    private static String value(Map<String, String> env, String name) {
+        String v = env.get(name);
+        return v == null || v.isBlank() ? null : v.trim();
+    }
+
+    private static URI parseEndpoint(String text, String variable) {
+        URI uri;
+        try {
+            uri = new URI(text);
+        } catch (URISyntaxException e) {
+            throw new IllegalArgumentException("invalid S3 endpoint '" + text + "' in " + variable + ": "
+                    + e.getMessage(), e);
+        }
+        try {
+            checkEndpoint(uri);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(e.getMessage() + " (from " + variable + ")", e);
+        }
+        return uri;
+    }
+
+    private static void checkEndpoint(URI endpoint) {
+        String scheme = endpoint.getScheme();
+        if (scheme == null || !(scheme.equalsIgnoreCase("http") || scheme.equalsIgnoreCase("https"))) {
+            throw new IllegalArgumentException("invalid S3 endpoint '" + endpoint
+                    + "': expected an http:// or https:// URL");
+        }
+        if (endpoint.getHost() == null || endpoint.getHost().isEmpty()) {
+            throw new IllegalArgumentException("invalid S3 endpoint '" + endpoint + "': no host name");
+        }
+        if (endpoint.getRawQuery() != null || endpoint.getRawFragment() != null) {
+            throw new IllegalArgumentException("invalid S3 endpoint '" + endpoint
+                    + "': must not have a query or fragment");
+        }
+    }
+
+    private static String normalizePrefix(String prefix) {
+        StringBuilder sb = new StringBuilder(prefix.length());
+        for (String segment : prefix.split("/")) {
+            if (segment.isEmpty()) {
+                continue;
+            }
+            if (segment.equals(".") || segment.equals("..")) {
+                throw new IllegalArgumentException("invalid S3 prefix '" + prefix + "': '" + segment
+                        + "' is not allowed as a path segment");
+            }
+            if (sb.length() > 0) {
+                sb.append('/');
+            }
+            sb.append(segment);
+        }
+        return sb.toString();
+    }
+
+    @Override
+    public String toString() {
+        return "S3Settings[" + url()
+                + (endpoint == null ? "" : ", endpoint=" + endpoint)
+                + ", region=" + region
+                + ", pathStyle=" + pathStyle
+                + (caFile == null ? "" : ", caFile=" + caFile)
+                + ", partSize=" + partSize
+                + ", maxAttempts=" + maxAttempts
+                + (credentialsProvider == null ? "" : ", credentials=" + credentialsProvider.getClass().getSimpleName())
+                + "]";
+    }
+
+    /** Builds {@link S3Settings}; every setting but the bucket has a default. */
+    public static final class Builder {
+        private final String bucket;
+        private String prefix = "";
+        private URI endpoint;
+        private String region = DEFAULT_REGION;
+        private boolean pathStyle;
+        private Path caFile;
+        private long partSize = DEFAULT_PART_SIZE;
+        private int maxAttempts = DEFAULT_MAX_ATTEMPTS;
+        private AwsCredentialsProvider credentialsProvider;
+
+        private Builder(String bucket) {
+            this.bucket = bucket;
+        }
+
+        /** Key prefix inside the bucket; leading, trailing and repeated slashes are dropped. Default: empty. */
+        public Builder prefix(String prefix) {
+            this.prefix = prefix;
+            return this;
+        }
+
+        /** Custom endpoint, or {@code null} for AWS. Default: {@code null}. */
+        public Builder endpoint(URI endpoint) {
+            this.endpoint = endpoint;
+            return this;
+        }
+
+        /** Signing region. Default: {@code us-east-1}. */
+        public Builder region(String region) {
+            this.region = region;
+            return this;
+        }
+
+        /** Path-style addressing. Default: {@code false}. */
+        public Builder pathStyle(boolean pathStyle) {
+            this.pathStyle = pathStyle;
+            return this;
+        }
+
+        /** PEM bundle of CA certificates to trust, or {@code null} for the JVM defaults. Default: {@code null}. */
+        public Builder caFile(Path caFile) {
+            this.caFile = caFile;
+            return this;
+        }
+
+        /** Multipart part size in bytes. Default: 16 MiB. */
+        public Builder partSize(long partSize) {
+            this.partSize = partSize;
+            return this;
+        }
+
+        /** Attempts per request, first try included. Default: 8. */
+        public Builder maxAttempts(int maxAttempts) {
+            this.maxAttempts = maxAttempts;
+            return this;
+        }
+
+        /** Credentials, or {@code null} for the SDK's default chain. Default: {@code null}. */
+        public Builder credentialsProvider(AwsCredentialsProvider credentialsProvider) {
+            this.credentialsProvider = credentialsProvider;
+            return this;
+        }
+
+        /** Validated settings; {@link IllegalArgumentException} if a value is invalid. */
+        public S3Settings build() {
+            return new S3Settings(bucket, prefix, endpoint, region, pathStyle, caFile, partSize, maxAttempts,
+                    credentialsProvider);
+        }
+    }
+}
