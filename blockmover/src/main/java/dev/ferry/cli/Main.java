@@ -1,0 +1,161 @@
+package dev.ferry.cli;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import dev.ferry.repo.KdfParams;
+import dev.ferry.repo.KeySource;
+import dev.ferry.repo.Repository;
+import dev.ferry.repo.RepositoryException;
+import dev.ferry.store.Store;
+import dev.ferry.store.Stores;
+import java.io.Console;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Map;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** The {@code ferry} command. */
+@Command(name = "ferry", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Backs up volumes into an encrypted, deduplicating repository on a directory or S3.",
+        subcommands = {InitCommand.class, KeyCommand.class, VerifyCommand.class, InfoCommand.class,
+                CommandLine.HelpCommand.class},
+        footerHeading = "%nExit codes:%n",
+        footer = {"  0 ok, 1 error, 2 usage error, 3 verify found damage, 4 wrong password or key file",
+                "", "Environment: FERRY_REPOSITORY, FERRY_PASSWORD, FERRY_PASSWORD_FILE, FERRY_KEY_FILE,",
+                "  AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION, AWS_CA_BUNDLE / FERRY_S3_CA_FILE,",
+                "  FERRY_S3_PATH_STYLE and the AWS SDK's credential variables."})
+public final class Main {
+    @Option(names = {"-r", "--repo"}, paramLabel = "REPO",
+            description = "Repository: a directory, file:///path or s3://bucket/prefix (default: $FERRY_REPOSITORY).")
+    String repo;
+
+    @Option(names = "--password-file", paramLabel = "FILE",
+            description = "Read the password from FILE (default: $FERRY_PASSWORD_FILE, then $FERRY_PASSWORD).")
+    Path passwordFile;
+
+    @Option(names = "--key-file", paramLabel = "FILE",
+            description = "Open the repository with a key file instead of a password (default: $FERRY_KEY_FILE).")
+    Path keyFile;
+
+    @Option(names = {"-v", "--verbose"}, description = "More output: -v for progress, -vv for debug logs.")
+    boolean[] verbose = new boolean[0];
+
+    final Map<String, String> env;
+    final PrintWriter out;
+    final PrintWriter err;
+    final Console console;
+
+    Main(Map<String, String> env, PrintWriter out, PrintWriter err, Console console) {
+        this.env = env;
+        this.out = out;
+        this.err = err;
+        this.console = console;
+    }
+
+    public static void main(String[] args) {
+        PrintWriter out = new PrintWriter(System.out, true);
+        PrintWriter err = new PrintWriter(System.err, true);
+        int code = execute(args, System.getenv(), out, err, System.console());
+        out.flush();
+        err.flush();
+        System.exit(code);
+    }
+
+    /** Runs one command line; returns its exit code. Used by {@link #main} and by tests in-process. */
+    public static int execute(String[] args, Map<String, String> env, PrintWriter out, PrintWriter err,
+                              Console console) {
+        Main main = new Main(env, out, err, console);
+        CommandLine cli = new CommandLine(main);
+        cli.setOut(out);
+        cli.setErr(err);
+        cli.setExecutionStrategy(parsed -> {
+            main.configureLogging();
+            return new CommandLine.RunLast().execute(parsed);
+        });
+        cli.setExecutionExceptionHandler((ex, commandLine, parsed) -> main.report(ex));
+        return cli.execute(args);
+    }
+
+    int report(Exception ex) {
+        if (ex instanceof RepositoryException.WrongKey) {
+            err.println("ferry: " + ex.getMessage());
+            return ExitCodes.WRONG_KEY;
+        }
+        if (ex instanceof IOException || ex instanceof IllegalArgumentException) {
+            err.println("ferry: " + ex.getMessage());
+            if (verbose.length > 1) {
+                ex.printStackTrace(err);
+            }
+            return ExitCodes.ERROR;
+        }
+        err.println("ferry: unexpected error: " + ex);
+        ex.printStackTrace(err);
+        return ExitCodes.ERROR;
+    }
+
+    void configureLogging() {
+        Level level = verbose.length == 0 ? Level.WARN : verbose.length == 1 ? Level.INFO : Level.DEBUG;
+        if (LoggerFactory.getLogger("dev.ferry") instanceof Logger ferry) {
+            ferry.setLevel(level);
+        }
+        if (verbose.length > 2 && LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME) instanceof Logger root) {
+            root.setLevel(Level.DEBUG);
+        }
+    }
+
+    boolean progress() {
+        return verbose.length > 0;
+    }
+
+    String repositoryUrl() {
+        String r = repo != null ? repo : env.get("FERRY_REPOSITORY");
+        if (r == null || r.isBlank()) {
+            throw new IllegalArgumentException("no repository given: use -r/--repo or set FERRY_REPOSITORY");
+        }
+        return r;
+    }
+
+    Store openStore() throws IOException {
+        return Stores.open(repositoryUrl(), env);
+    }
+
+    Credentials credentials() {
+        return new Credentials(env, console);
+    }
+
+    KeySource existingKey() throws IOException {
+        return credentials().existing(passwordFile, keyFile);
+    }
+
+    Repository openRepository(Store store, boolean loadIndex) throws IOException {
+        KeySource key = existingKey();
+        return loadIndex ? Repository.open(store, key) : Repository.openKeyOnly(store, key);
+    }
+
+    /** Argon2id cost options shared by {@code init} and {@code key add}. */
+    static final class KdfOptions {
+        @Option(names = "--kdf-memory", paramLabel = "MiB",
+                description = "Argon2id memory for a new password slot, in MiB (default: ${DEFAULT-VALUE}).")
+        int memoryMiB = KdfParams.DEFAULT.memoryKiB() / 1024;
+
+        @Option(names = "--kdf-iterations", paramLabel = "N",
+                description = "Argon2id passes for a new password slot (default: ${DEFAULT-VALUE}).")
+        int iterations = KdfParams.DEFAULT.iterations();
+
+        KdfParams params() {
+            return new KdfParams(memoryMiB * 1024, iterations, KdfParams.DEFAULT.parallelism());
+        }
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"ferry " + (v == null ? "development build" : v)};
+        }
+    }
+}
