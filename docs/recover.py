@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""Reads a Ferry repository without Ferry, following docs/FORMAT.md only.
+
+It exists so that data stays recoverable if Ferry itself is gone: it is short on purpose and uses only
+well-known libraries (Debian: python3-cryptography python3-zstandard python3-argon2).
+
+Usage (a repository in a local directory; copy an S3 repository to a directory first with any S3 tool):
+
+    FERRY_PASSWORD=... docs/recover.py REPO chunks            # list every chunk: id type size pack offset
+    FERRY_PASSWORD=... docs/recover.py REPO cat CHUNK_ID      # write one chunk's plaintext to stdout
+    FERRY_PASSWORD=... docs/recover.py REPO dump DIR          # write every chunk to DIR/<id>, checked
+    docs/recover.py --key-file FILE REPO ...                  # open with a key file instead of a password
+
+Every chunk is authenticated (AES-256-GCM) and re-hashed (HMAC-SHA-256) before it is written out.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import struct
+import sys
+
+import zstandard
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+ENTRY = struct.Struct("<BQII32s")  # type, offset, length, raw length, chunk id: 49 bytes
+
+
+def fail(msg):
+    sys.exit("recover: " + msg)
+
+
+def aead_open(key, sealed, aad):
+    return AESGCM(key).decrypt(sealed[:12], sealed[12:], aad)
+
+
+def envelope_open(key, sealed, aad):
+    plain = aead_open(key, sealed, aad)
+    if plain[0] == 0:
+        return plain[1:]
+    if plain[0] == 1:
+        return zstandard.ZstdDecompressor().decompress(plain[1:])
+    raise ValueError("unknown encoding %d" % plain[0])
+
+
+def open_master_key(repo, password, key_file):
+    config = json.load(open(os.path.join(repo, "config")))
+    if config["format"] != "ferry-repository" or config["version"] != 1:
+        fail("not a version 1 Ferry repository: %r" % config)
+    aad = ("ferry:key:v1:" + config["id"]).encode()
+    for name in sorted(os.listdir(os.path.join(repo, "keys"))):
+        slot = json.load(open(os.path.join(repo, "keys", name)))
+        kdf = slot["kdf"]
+        salt = base64.b64decode(kdf["salt"])
+        if slot["kind"] == "password" and password is not None:
+            kek = hash_secret_raw(password.encode("utf-8"), salt, time_cost=kdf["iterations"],
+                                  memory_cost=kdf["memory_kib"], parallelism=kdf["parallelism"],
+                                  hash_len=32, type=Type.ID, version=19)
+        elif slot["kind"] == "keyfile" and key_file is not None:
+            kek = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt,
+                       info=b"ferry key slot v1").derive(key_file)
+        else:
+            continue
+        try:
+            material = aead_open(kek, base64.b64decode(slot["data"]), aad)
+        except Exception:
+            continue
+        return material[:32], material[32:]
+    fail("no key slot opens with the password or key file given")
+
+
+def read_index(repo, enc_key):
+    """Every chunk: id -> (type, pack id, offset, length, raw length). Honours 'supersedes'."""
+    files = {}
+    for name in sorted(os.listdir(os.path.join(repo, "index"))):
+        data = open(os.path.join(repo, "index", name), "rb").read()
+        if hashlib.sha256(data).hexdigest() != name:
+            fail("index/%s does not match its name" % name)
+        files[name] = envelope_open(enc_key, data, b"ferry:index:v1")
+    parsed, superseded = {}, set()
+    for name, p in files.items():
+        if p[:4] != b"FRIX" or p[4] != 1:
+            fail("index/%s: bad magic or version" % name)
+        pos = 5
+        (n_sup,) = struct.unpack_from("<I", p, pos)
+        pos += 4
+        for _ in range(n_sup):
+            superseded.add(p[pos:pos + 32].hex())
+            pos += 32
+        (n_packs,) = struct.unpack_from("<I", p, pos)
+        pos += 4
+        packs = []
+        for _ in range(n_packs):
+            pack_id = p[pos:pos + 32].hex()
+            (n,) = struct.unpack_from("<I", p, pos + 32)
+            pos += 36
+            for _ in range(n):
+                packs.append((pack_id, ENTRY.unpack_from(p, pos)))
+                pos += ENTRY.size
+        parsed[name] = packs
+    chunks = {}
+    for name, packs in parsed.items():
+        if name in superseded:
+            continue
+        for pack_id, (typ, off, length, raw, cid) in packs:
+            chunks.setdefault(cid.hex(), (typ, pack_id, off, length, raw))
+    return chunks
+
+
+def read_chunk(repo, enc_key, id_key, cid, where):
+    typ, pack_id, off, length, raw = where
+    with open(os.path.join(repo, "data", pack_id[:2], pack_id), "rb") as f:
+        f.seek(off)
+        sealed = f.read(length)
+    aad = b"ferry:chunk:v1:" + bytes([typ]) + bytes.fromhex(cid)
+    plain = envelope_open(enc_key, sealed, aad)
+    if len(plain) != raw or hmac.new(id_key, plain, hashlib.sha256).hexdigest() != cid:
+        fail("chunk %s does not match its id" % cid)
+    return plain
+
+
+def main(argv):
+    key_file = None
+    if len(argv) > 2 and argv[1] == "--key-file":
+        key_file = open(argv[2], "rb").read()
+        argv = argv[:1] + argv[3:]
+    if len(argv) < 3:
+        fail(__doc__)
+    repo, command = argv[1], argv[2]
+    password = os.environ.get("FERRY_PASSWORD") if key_file is None else None
+    enc_key, id_key = open_master_key(repo, password, key_file)
+    chunks = read_index(repo, enc_key)
+    if command == "chunks":
+        for cid, (typ, pack_id, off, length, raw) in sorted(chunks.items()):
+            print("%s %d %d %s %d" % (cid, typ, raw, pack_id, off))
+    elif command == "cat" and len(argv) == 4:
+        sys.stdout.buffer.write(read_chunk(repo, enc_key, id_key, argv[3], chunks[argv[3]]))
+    elif command == "dump" and len(argv) == 4:
+        os.makedirs(argv[3], exist_ok=True)
+        for cid, where in sorted(chunks.items()):
+            with open(os.path.join(argv[3], cid), "wb") as out:
+                out.write(read_chunk(repo, enc_key, id_key, cid, where))
+        print("%d chunks written to %s" % (len(chunks), argv[3]))
+    else:
+        fail(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
