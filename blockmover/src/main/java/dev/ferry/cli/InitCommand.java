@@ -3,7 +3,6 @@ package dev.ferry.cli;
 import dev.ferry.repo.KeySource;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryConfig;
-import dev.ferry.store.S3Store;
 import dev.ferry.store.Store;
 import java.time.Clock;
 import java.util.concurrent.Callable;
@@ -31,9 +30,6 @@ final class InitCommand implements Callable<Integer> {
         }
         try (Store store = main.openStore()) {
             KeySource key = main.credentials().forNewRepository(main.passwordFile, main.keyFile);
-            if (store instanceof S3Store s3) {
-                s3.createBucketIfMissing();
-            }
             Repository repo = Repository.init(store, key, kdf.params(), (long) packSizeMiB << 20, Clock.systemUTC());
             main.out.println("created repository " + repo.config().id().substring(0, 16) + " at " + store.location());
             main.out.println(key instanceof KeySource.KeyFile

@@ -66,7 +66,8 @@ public final class Repository implements AutoCloseable {
 
     /**
      * Creates a new repository in an empty store: a random master key, one key slot opened by {@code source},
-     * and the config. Refuses a store that already holds a repository or any repository objects.
+     * and the config. Refuses a store that already holds a repository or any repository objects, and a local
+     * directory with other content (see {@link Store#prepareForNewRepository()}).
      */
     public static Repository init(Store store, KeySource source, KdfParams kdf, long packSize, Clock clock)
             throws IOException {
@@ -74,6 +75,7 @@ public final class Repository implements AutoCloseable {
             throw new RepositoryException("a repository already exists at " + store.location()
                     + "; nothing was changed");
         }
+        store.prepareForNewRepository();
         for (String prefix : List.of(KeySlot.PREFIX, IndexFile.PREFIX, "data/")) {
             if (!store.list(prefix).isEmpty()) {
                 throw new RepositoryException(store.location() + " has no config but already holds objects under '"

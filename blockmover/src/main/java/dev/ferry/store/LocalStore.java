@@ -4,9 +4,11 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -102,6 +104,14 @@ public final class LocalStore implements Store {
 
     @Override
     public void put(String name, byte[] data) throws IOException {
+        try {
+            write(name, data);
+        } catch (IOException e) {
+            throw failure("store", path(name), e);
+        }
+    }
+
+    private void write(String name, byte[] data) throws IOException {
         Path target = path(name);
         Path tmp = newTempFile();
         try {
@@ -120,6 +130,14 @@ public final class LocalStore implements Store {
 
     @Override
     public void put(String name, Path file) throws IOException {
+        try {
+            write(name, file);
+        } catch (IOException e) {
+            throw failure("store", path(name), e);
+        }
+    }
+
+    private void write(String name, Path file) throws IOException {
         Path target = path(name);
         Path staging = root.resolve(TMP);
         boolean ours = file.toAbsolutePath().normalize().getParent().equals(staging);
@@ -213,14 +231,54 @@ public final class LocalStore implements Store {
         return root.resolve(TMP);
     }
 
-    /** Whether the directory is missing or holds nothing. */
-    public boolean isEmptyDirectory() throws IOException {
-        if (!Files.exists(root)) {
-            return true;
+    /**
+     * Creates the directory, or accepts an existing empty one (a filesystem's {@code lost+found} aside).
+     * Refuses a file, or a directory with other content, so that a mistyped path never scatters repository
+     * files among someone else's.
+     */
+    @Override
+    public void prepareForNewRepository() throws IOException {
+        if (Files.exists(root) && !Files.isDirectory(root)) {
+            throw new IOException(root + " exists and is not a directory; a repository needs a directory");
         }
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(root)) {
-            return !ds.iterator().hasNext();
+        if (Files.isDirectory(root)) {
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(root)) {
+                for (Path p : ds) {
+                    String n = p.getFileName().toString();
+                    if (!n.equals("lost+found") && !n.equals(TMP)) {
+                        throw new IOException("directory " + root + " is not empty (it holds '" + n
+                                + "'); give a new or empty directory for a new repository");
+                    }
+                }
+            } catch (IOException e) {
+                throw failure("read", root, e);
+            }
         }
+        try {
+            Files.createDirectories(root);
+        } catch (IOException e) {
+            throw failure("create the repository directory", root, e);
+        }
+    }
+
+    /** An I/O error with what was being done, where, and the operating system's reason. */
+    private static IOException failure(String action, Path path, IOException e) {
+        if (e.getMessage() != null && e.getMessage().contains(path.toString()) && !(e instanceof FileSystemException)) {
+            return e;
+        }
+        String reason;
+        if (e instanceof NoSuchFileException) {
+            reason = "no such file or directory";
+        } else if (e instanceof AccessDeniedException) {
+            reason = "permission denied";
+        } else if (e instanceof FileSystemException f && f.getReason() != null) {
+            reason = f.getReason();
+        } else {
+            reason = String.valueOf(e.getMessage());
+        }
+        String where = e instanceof FileSystemException f && f.getFile() != null && !f.getFile().equals(path.toString())
+                ? " (" + f.getFile() + ")" : "";
+        return new IOException("cannot " + action + " " + path + ": " + reason + where, e);
     }
 
     @Override

@@ -524,6 +524,12 @@ public final class S3Store implements Store {
         }
     }
 
+    /** Creates the bucket if it does not exist. */
+    @Override
+    public void prepareForNewRepository() throws IOException {
+        createBucketIfMissing();
+    }
+
     /**
      * Creates the bucket unless it already exists (and is accessible with these credentials). Outside
      * {@code us-east-1} the bucket is created in the configured region.

@@ -55,6 +55,14 @@ public interface Store extends AutoCloseable {
     void delete(String name) throws IOException;
 
     /**
+     * Makes the store ready to receive a new repository, or refuses with a clear message: a local store
+     * creates its directory and refuses one that holds unrelated files; an S3 store creates the bucket if it
+     * does not exist. Called by {@code init} before anything is written.
+     */
+    default void prepareForNewRepository() throws IOException {
+    }
+
+    /**
      * A local directory where callers may prepare files they are about to {@link #put(String, Path)}, so that
      * a local store can move them into place instead of copying; {@code null} when the store has no such place.
      */

@@ -144,6 +144,37 @@ class RepositoryTest {
     }
 
     @Test
+    void readDataVerifiesPacksInBoundedWindowsAndFindsDamageAnywhere() throws Exception {
+        LocalStore store = new LocalStore(dir.resolve("repo"));
+        Repository repo = TestRepos.init(store);
+        Random rnd = new Random(8);
+        for (int i = 0; i < 30; i++) {
+            repo.save(BlobType.DATA, TestRepos.random(rnd, 30_000 + rnd.nextInt(20_000)));
+        }
+        repo.flush();
+        StoreObject pack = store.list("data/").get(0);
+        long total = store.list("data/").stream().mapToLong(StoreObject::size).sum();
+        int window = 64 * 1024; // several chunks per read, many reads per pack
+        Verifier.Report clean = new Verifier(repo, s -> { }, window).verify(true, 1);
+        assertTrue(clean.ok(), clean.errors().toString());
+        assertEquals(total, clean.bytesRead(), "every byte of every pack is read exactly once");
+
+        Path file = store.root().resolve(pack.name());
+        byte[] original = Files.readAllBytes(file);
+        for (long where : new long[] {original.length / 2, original.length - 20}) {
+            byte[] bytes = original.clone();
+            bytes[(int) where] ^= 0x10;
+            Files.write(file, bytes);
+            Verifier.Report damaged = new Verifier(repo, s -> { }, window).verify(true, 1);
+            assertFalse(damaged.ok(), "flip at " + where + " found");
+            String expected = where == original.length / 2 ? "does not match its name" : "pack header does not decrypt";
+            assertTrue(damaged.errors().stream().anyMatch(e -> e.startsWith(pack.name()) && e.contains(expected)),
+                    damaged.errors().toString());
+        }
+        Files.write(file, original);
+    }
+
+    @Test
     void initRefusesAnExistingRepositoryAndLeavesItIntact() throws Exception {
         LocalStore store = new LocalStore(dir.resolve("repo"));
         Repository repo = TestRepos.init(store);

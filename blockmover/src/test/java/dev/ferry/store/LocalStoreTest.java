@@ -79,6 +79,37 @@ class LocalStoreTest {
     }
 
     @Test
+    void aNewRepositoryNeedsANewOrEmptyDirectory() throws Exception {
+        new LocalStore(dir.resolve("new/deeper")).prepareForNewRepository();
+        assertTrue(Files.isDirectory(dir.resolve("new/deeper")));
+
+        Path mount = Files.createDirectories(dir.resolve("mount/lost+found")).getParent();
+        new LocalStore(mount).prepareForNewRepository();
+
+        Path busy = Files.createDirectories(dir.resolve("home"));
+        Files.writeString(busy.resolve("notes.txt"), "mine");
+        Exception e = assertThrows(java.io.IOException.class, () -> new LocalStore(busy).prepareForNewRepository());
+        assertTrue(e.getMessage().contains("is not empty (it holds 'notes.txt')"), e.getMessage());
+
+        Path file = Files.writeString(dir.resolve("file"), "x");
+        Exception f = assertThrows(java.io.IOException.class, () -> new LocalStore(file).prepareForNewRepository());
+        assertTrue(f.getMessage().contains("is not a directory"), f.getMessage());
+
+        Exception g = assertThrows(java.io.IOException.class,
+                () -> new LocalStore(file.resolve("sub")).prepareForNewRepository());
+        assertTrue(g.getMessage().startsWith("cannot create the repository directory " + file.resolve("sub")),
+                g.getMessage());
+    }
+
+    @Test
+    void writeFailuresSayWhatAndWhere() throws Exception {
+        Path file = Files.writeString(dir.resolve("plainfile"), "x");
+        LocalStore store = new LocalStore(file);
+        Exception e = assertThrows(java.io.IOException.class, () -> store.put("config", new byte[1]));
+        assertTrue(e.getMessage().startsWith("cannot store " + file.resolve("config") + ": "), e.getMessage());
+    }
+
+    @Test
     void repositoryUrlsOpenTheRightStore() throws Exception {
         assertEquals(dir.resolve("a").toString(), Stores.open(dir.resolve("a").toString(), Map.of()).location());
         assertEquals(dir.resolve("b").toString(), Stores.open("file://" + dir.resolve("b"), Map.of()).location());
