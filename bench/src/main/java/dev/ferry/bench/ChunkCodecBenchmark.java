@@ -20,7 +20,8 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * The per-chunk hot path of writing to a repository: keyed hash (chunk id), then compression and encryption.
+ * The per-chunk hot path of the repository: keyed hash (chunk id), compression and encryption when writing,
+ * decryption and decompression when reading.
  * Run: {@code java -jar bench/target/benchmarks.jar ChunkCodec}. Throughput is reported per 1 MiB chunk.
  */
 @State(Scope.Thread)
@@ -37,6 +38,7 @@ public class ChunkCodecBenchmark {
     private final Envelope envelope = new Envelope(3);
     private byte[] chunk;
     private ChunkId id;
+    private byte[] sealed;
 
     @Setup
     public void setUp() {
@@ -54,6 +56,7 @@ public class ChunkCodecBenchmark {
             }
         }
         id = key.chunkId(chunk);
+        sealed = envelope.seal(key.aead(), aad(), chunk, 0, chunk.length, true);
     }
 
     @Benchmark
@@ -69,6 +72,12 @@ public class ChunkCodecBenchmark {
     @Benchmark
     public byte[] encryptOnly() {
         return envelope.seal(key.aead(), aad(), chunk, 0, chunk.length, false);
+    }
+
+    /** Restore's side: authenticate, decrypt and decompress one stored chunk. */
+    @Benchmark
+    public byte[] decryptAndDecompress() throws Exception {
+        return Envelope.open(key.aead(), aad(), sealed, 0, sealed.length);
     }
 
     private byte[] aad() {
