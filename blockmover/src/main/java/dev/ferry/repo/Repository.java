@@ -376,7 +376,6 @@ public final class Repository implements AutoCloseable {
             }
             PackId id = w.finish();
             store.put(id.objectName(), w.file());
-            Files.deleteIfExists(w.file());
             List<PackEntry> entries = w.entries();
             for (PackEntry e : entries) {
                 index.add(id, e);
@@ -386,8 +385,9 @@ public final class Repository implements AutoCloseable {
             unindexedCount += entries.size();
             log.debug("stored pack {} ({} chunks, {} bytes)", id.shortHex(), entries.size(), w.size());
         } finally {
-            // chunks of a pack that failed to store are not in the repository: forget them
+            // chunks of a pack that failed to store are not in the repository: forget them, and the spool file
             pending.clear();
+            Files.deleteIfExists(w.file());
         }
         if (unindexedCount >= INDEX_FLUSH_ENTRIES) {
             writeIndex();

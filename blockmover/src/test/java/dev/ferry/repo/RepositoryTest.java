@@ -59,6 +59,21 @@ class RepositoryTest {
     }
 
     @Test
+    void aFailedPackUploadIsAnErrorAndLeavesNoSpoolFile() throws Exception {
+        LocalStore store = new LocalStore(dir.resolve("repo"));
+        Repository repo = TestRepos.init(store);
+        repo.save(BlobType.DATA, TestRepos.random(new Random(6), 10_000));
+        // the data/ directory cannot be created: a file is in its way
+        Files.writeString(store.root().resolve("data"), "in the way");
+        java.io.IOException e = assertThrows(java.io.IOException.class, repo::flush);
+        assertTrue(e.getMessage().startsWith("cannot store " + store.root().resolve("data")), e.getMessage());
+        try (var s = Files.list(store.stagingDirectory())) {
+            assertEquals(0, s.count(), "spool file removed");
+        }
+        assertEquals(List.of(), store.list("index/"), "no index names a pack that was not stored");
+    }
+
+    @Test
     void compressibleDataIsStoredCompressedAndRandomDataIsNot() throws Exception {
         LocalStore store = new LocalStore(dir.resolve("repo"));
         Repository repo = TestRepos.init(store);
