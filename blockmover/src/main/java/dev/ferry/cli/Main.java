@@ -119,7 +119,7 @@ public final class Main {
         return r;
     }
 
-    Store openStore() throws IOException {
+    Store openStore() {
         return Stores.open(repositoryUrl(), env);
     }
 

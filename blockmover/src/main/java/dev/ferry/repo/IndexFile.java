@@ -7,9 +7,11 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * An index file ({@code index/<sha256 of the stored bytes>}): lists packs and the chunks each holds. Plaintext,
@@ -125,6 +127,22 @@ public record IndexFile(List<String> supersedes, Map<PackId, List<PackEntry>> pa
         } catch (IllegalArgumentException e) {
             throw new RepositoryException.Damaged(name, e.getMessage());
         }
+    }
+
+    /**
+     * The index files that count: those not named in the {@code supersedes} list of another (readable) index
+     * file. Keys are store names ({@code index/<id>}); the order of {@code files} is kept.
+     */
+    public static Map<String, IndexFile> current(Map<String, IndexFile> files) {
+        Set<String> superseded = new HashSet<>();
+        for (IndexFile f : files.values()) {
+            for (String s : f.supersedes()) {
+                superseded.add(PREFIX + s);
+            }
+        }
+        Map<String, IndexFile> out = new LinkedHashMap<>(files);
+        out.keySet().removeAll(superseded);
+        return out;
     }
 
     public static String objectName(byte[] stored) {

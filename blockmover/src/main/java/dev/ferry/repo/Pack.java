@@ -84,11 +84,6 @@ public final class Pack {
         return parseHeader(name, sealed, 0, headerLen, packSize - 4 - headerLen, aead);
     }
 
-    /** Reads the header from a whole pack held in memory. */
-    public static List<PackEntry> readHeader(String name, byte[] pack, Aead aead) throws IOException {
-        return readHeader(name, pack.length, (off, len) -> Arrays.copyOfRange(pack, (int) off, (int) off + len), aead);
-    }
-
     private static List<PackEntry> parseHeader(String name, byte[] sealed, int off, int len, long dataEnd, Aead aead)
             throws RepositoryException {
         List<PackEntry> entries;

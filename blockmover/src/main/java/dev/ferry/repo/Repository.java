@@ -150,29 +150,18 @@ public final class Repository implements AutoCloseable {
 
     /** Reads and merges every index file. Index files superseded by another index file are skipped. */
     void loadIndex() throws IOException {
-        Map<String, IndexFile> files = readIndexFiles(null);
-        Set<String> superseded = new HashSet<>();
-        for (IndexFile f : files.values()) {
-            for (String s : f.supersedes()) {
-                superseded.add(IndexFile.PREFIX + s);
-            }
-        }
-        int used = 0;
+        Map<String, IndexFile> files = IndexFile.current(readIndexFiles(null));
         synchronized (this) {
-            for (Map.Entry<String, IndexFile> f : files.entrySet()) {
-                if (superseded.contains(f.getKey())) {
-                    continue;
-                }
-                used++;
-                for (Map.Entry<PackId, List<PackEntry>> p : f.getValue().packs().entrySet()) {
+            for (IndexFile f : files.values()) {
+                for (Map.Entry<PackId, List<PackEntry>> p : f.packs().entrySet()) {
                     for (PackEntry e : p.getValue()) {
                         index.add(p.getKey(), e);
                     }
                 }
             }
-            indexFileCount = used;
+            indexFileCount = files.size();
         }
-        log.debug("loaded {} index files: {} chunks in {} packs", used, index.size(), index.packCount());
+        log.debug("loaded {} index files: {} chunks in {} packs", files.size(), index.size(), index.packCount());
     }
 
     /**
@@ -343,7 +332,7 @@ public final class Repository implements AutoCloseable {
         }
         byte[] sealed = envelope.seal(key.aead(), Envelope.chunkAad(type, id), data, off, len, true);
         synchronized (this) {
-            if (index.contains(id) || pending.contains(id)) {
+            if (contains(id)) { // again: another thread may have stored it while this one sealed it
                 return id;
             }
             if (pack == null) {
@@ -400,9 +389,10 @@ public final class Repository implements AutoCloseable {
         }
         IndexFile file = new IndexFile(List.of(), new LinkedHashMap<>(unindexed));
         byte[] sealed = file.seal(key.aead(), envelope);
-        store.put(IndexFile.objectName(sealed), sealed);
+        String name = IndexFile.objectName(sealed);
+        store.put(name, sealed);
         indexFileCount++;
-        log.debug("stored index {} ({} chunks)", IndexFile.objectName(sealed), unindexedCount);
+        log.debug("stored index {} ({} chunks)", name, unindexedCount);
         unindexed.clear();
         unindexedCount = 0;
     }

@@ -8,10 +8,8 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -78,16 +76,11 @@ public final class Verifier {
         List<RepositoryException> indexErrors = new ArrayList<>();
         Map<String, IndexFile> indexFiles = repo.readIndexFiles(indexErrors);
         indexErrors.forEach(e -> errors.add(e.getMessage()));
-        Set<String> superseded = new HashSet<>();
-        indexFiles.values().forEach(f -> f.supersedes().forEach(s -> superseded.add(IndexFile.PREFIX + s)));
         Map<PackId, Map<ChunkId, PackEntry>> expected = new TreeMap<>();
         // distinct chunks: concurrent writers may each have stored the same chunk in a pack of their own
         ChunkIndex distinct = new ChunkIndex();
-        for (Map.Entry<String, IndexFile> f : indexFiles.entrySet()) {
-            if (superseded.contains(f.getKey())) {
-                continue;
-            }
-            for (Map.Entry<PackId, List<PackEntry>> p : f.getValue().packs().entrySet()) {
+        for (IndexFile f : IndexFile.current(indexFiles).values()) {
+            for (Map.Entry<PackId, List<PackEntry>> p : f.packs().entrySet()) {
                 Map<ChunkId, PackEntry> m = expected.computeIfAbsent(p.getKey(), k -> new HashMap<>());
                 for (PackEntry e : p.getValue()) {
                     m.putIfAbsent(e.id(), e);

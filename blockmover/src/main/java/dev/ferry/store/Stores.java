@@ -10,7 +10,7 @@ public final class Stores {
     private Stores() {
     }
 
-    public static Store open(String url, Map<String, String> env) throws java.io.IOException {
+    public static Store open(String url, Map<String, String> env) {
         if (url == null || url.isBlank()) {
             throw new IllegalArgumentException("no repository given: use -r/--repo or set FERRY_REPOSITORY");
         }
