@@ -1,5 +1,6 @@
 package dev.ferry.cli;
 
+import dev.ferry.util.Sizes;
 import dev.ferry.repo.IndexFile;
 import dev.ferry.repo.KeySlot;
 import dev.ferry.repo.Repository;

@@ -8,9 +8,14 @@ import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryException;
 import dev.ferry.store.Store;
 import dev.ferry.store.Stores;
+import dev.ferry.progress.ProgressListener;
+import dev.ferry.progress.ProgressReporter;
+import dev.ferry.repo.Json;
 import java.io.Console;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.time.Clock;
 import java.nio.file.Path;
 import java.util.Map;
 import org.slf4j.LoggerFactory;
@@ -21,13 +26,15 @@ import picocli.CommandLine.Option;
 /** The {@code ferry} command. */
 @Command(name = "ferry", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Backs up volumes into an encrypted, deduplicating repository on a directory or S3.",
-        subcommands = {InitCommand.class, KeyCommand.class, VerifyCommand.class, InfoCommand.class,
+        subcommands = {InitCommand.class, BackupCommand.class, RestoreCommand.class, SnapshotsCommand.class,
+                ForgetCommand.class, PruneCommand.class, KeyCommand.class, VerifyCommand.class, InfoCommand.class,
                 CommandLine.HelpCommand.class},
         footerHeading = "%nExit codes:%n",
         footer = {"  0 ok, 1 error, 2 usage error, 3 verify found damage, 4 wrong password or key file",
                 "", "Environment: FERRY_REPOSITORY, FERRY_PASSWORD, FERRY_PASSWORD_FILE, FERRY_KEY_FILE,",
                 "  AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION, AWS_CA_BUNDLE / FERRY_S3_CA_FILE,",
-                "  FERRY_S3_PATH_STYLE and the AWS SDK's credential variables."})
+                "  FERRY_S3_PATH_STYLE and the AWS SDK's credential variables; FERRY_HOSTNAME (host name",
+                "  recorded in snapshots and locks), FERRY_STATE_DIR (where interrupted restores are noted)."})
 public final class Main {
     @Option(names = {"-r", "--repo"}, paramLabel = "REPO",
             description = "Repository: a directory, file:///path or s3://bucket/prefix (default: $FERRY_REPOSITORY).")
@@ -134,6 +141,79 @@ public final class Main {
     Repository openRepository(Store store, boolean loadIndex) throws IOException {
         KeySource key = existingKey();
         return loadIndex ? Repository.open(store, key) : Repository.openKeyOnly(store, key);
+    }
+
+    Clock clock() {
+        return Clock.systemUTC();
+    }
+
+    /** The host name recorded in snapshots and locks: $FERRY_HOSTNAME (a Kubernetes node name), else the host's. */
+    String hostname() {
+        String h = env.get("FERRY_HOSTNAME");
+        if (h != null && !h.isBlank()) {
+            return h;
+        }
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            String e2 = env.get("HOSTNAME");
+            return e2 == null ? "unknown" : e2;
+        }
+    }
+
+    /** Where Ferry notes restores in progress: $FERRY_STATE_DIR, $XDG_STATE_HOME/ferry or ~/.local/state/ferry. */
+    Path stateDir() {
+        String d = env.get("FERRY_STATE_DIR");
+        if (d != null && !d.isBlank()) {
+            return Path.of(d);
+        }
+        String xdg = env.get("XDG_STATE_HOME");
+        if (xdg != null && !xdg.isBlank()) {
+            return Path.of(xdg, "ferry");
+        }
+        return Path.of(env.getOrDefault("HOME", System.getProperty("user.home")), ".local", "state", "ferry");
+    }
+
+    /** Progress on stderr: a redrawn bar on a terminal, a plain line every 10 seconds otherwise. */
+    interface Progress extends ProgressListener, AutoCloseable {
+        @Override
+        void close();
+    }
+
+    Progress progress(String action, long totalBytes) {
+        ProgressReporter r = ProgressReporter.start(action, totalBytes, err, console != null);
+        return new Progress() {
+            @Override
+            public void advance(long bytes) {
+                r.advance(bytes);
+            }
+
+            @Override
+            public void close() {
+                r.close();
+            }
+        };
+    }
+
+    void printJson(Object value) throws IOException {
+        out.println(Json.MAPPER.writeValueAsString(value));
+        out.flush();
+    }
+
+    static double round3(double v) {
+        return Math.round(v * 1000) / 1000.0;
+    }
+
+    static Map<String, String> parseTags(java.util.List<String> tags) {
+        Map<String, String> m = new java.util.TreeMap<>();
+        for (String t : tags) {
+            int eq = t.indexOf('=');
+            if (eq < 1) {
+                throw new IllegalArgumentException("a tag is KEY=VALUE with a non-empty key, not '" + t + "'");
+            }
+            m.put(t.substring(0, eq), t.substring(eq + 1));
+        }
+        return m;
     }
 
     /** Argon2id cost options shared by {@code init} and {@code key add}. */

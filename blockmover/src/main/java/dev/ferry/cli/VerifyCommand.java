@@ -1,5 +1,6 @@
 package dev.ferry.cli;
 
+import dev.ferry.util.Sizes;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.Verifier;
 import dev.ferry.store.Store;

@@ -1,7 +1,7 @@
 package dev.ferry.progress;
 
-import dev.ferry.cli.Sizes;
-import java.io.PrintStream;
+import dev.ferry.util.Sizes;
+import java.io.PrintWriter;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Locale;
@@ -41,7 +41,7 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
     private static final long MAX_ETA_SECONDS = TimeUnit.DAYS.toSeconds(100);
 
     private final String action;
-    private final PrintStream out;
+    private final PrintWriter out;
     private final boolean terminal;
     private final long intervalNanos;
     private final long tickNanos;
@@ -68,7 +68,7 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
      * @param interval time between plain lines when not on a terminal
      * @param nanoTime the clock, in nanoseconds ({@code System::nanoTime})
      */
-    public ProgressReporter(String action, long totalBytes, PrintStream out, boolean terminal, Duration interval,
+    public ProgressReporter(String action, long totalBytes, PrintWriter out, boolean terminal, Duration interval,
                             LongSupplier nanoTime) {
         this.action = Objects.requireNonNull(action, "action");
         this.out = Objects.requireNonNull(out, "out");
@@ -86,12 +86,12 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
     }
 
     /** Starts reporting from a daemon thread, with plain lines every {@link #DEFAULT_INTERVAL}. */
-    public static ProgressReporter start(String action, long totalBytes, PrintStream out, boolean terminal) {
+    public static ProgressReporter start(String action, long totalBytes, PrintWriter out, boolean terminal) {
         return start(action, totalBytes, out, terminal, DEFAULT_INTERVAL);
     }
 
     /** Starts reporting from a daemon thread, with plain lines every {@code interval} when not on a terminal. */
-    public static ProgressReporter start(String action, long totalBytes, PrintStream out, boolean terminal,
+    public static ProgressReporter start(String action, long totalBytes, PrintWriter out, boolean terminal,
                                          Duration interval) {
         ProgressReporter r = new ProgressReporter(action, totalBytes, out, terminal, interval, System::nanoTime);
         r.startThread();

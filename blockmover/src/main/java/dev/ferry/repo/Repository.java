@@ -22,6 +22,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -39,6 +40,9 @@ public final class Repository implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Repository.class);
     /** Flush an index file once this many chunks are waiting for one (about 10 MB of plaintext index). */
     static final int INDEX_FLUSH_ENTRIES = 200_000;
+    /** Finished packs that may wait for, or be in, an upload at once; a writer that would exceed it waits. */
+    static final int UPLOADS_IN_FLIGHT = 3;
+    private static final int UPLOAD_THREADS = 2;
     public static final int DEFAULT_ZSTD_LEVEL = 3;
 
     private final Store store;
@@ -49,13 +53,21 @@ public final class Repository implements AutoCloseable {
     private final ChunkIndex index = new ChunkIndex();
     private int indexFileCount;
 
-    // writer state, guarded by this
-    private Pack.Writer pack;
-    private final Set<ChunkId> pending = new HashSet<>();
+    // writer state. Lock order: packLock before this. `this` guards index, pending, unindexed, knownIndexFiles.
+    private final Object packLock = new Object();
+    private Pack.Writer pack;                               // guarded by packLock
+    private final Set<ChunkId> pending = new HashSet<>();   // chunks in the open pack or in a pack being stored
     private final Map<PackId, List<PackEntry>> unindexed = new LinkedHashMap<>();
     private int unindexedCount;
+    private final Set<String> knownIndexFiles = new HashSet<>(); // index files loaded or written by this process
     private final AtomicLong chunksAdded = new AtomicLong();
     private final AtomicLong bytesAdded = new AtomicLong();
+    private final AtomicLong chunksDeduplicated = new AtomicLong();
+    // pack uploads run beside the writers; the semaphore bounds packs waiting on disk (backpressure)
+    private final Semaphore uploadSlots = new Semaphore(UPLOADS_IN_FLIGHT);
+    private final List<Future<?>> uploads = new ArrayList<>();
+    private ExecutorService uploader;
+    private volatile IOException uploadFailure;
 
     private Repository(Store store, RepositoryConfig config, MasterKey key, String keySlotName) {
         this.store = store;
@@ -149,7 +161,7 @@ public final class Repository implements AutoCloseable {
     }
 
     /** Reads and merges every index file. Index files superseded by another index file are skipped. */
-    void loadIndex() throws IOException {
+    public void loadIndex() throws IOException {
         Map<String, IndexFile> files = IndexFile.current(readIndexFiles(null));
         synchronized (this) {
             for (IndexFile f : files.values()) {
@@ -160,6 +172,7 @@ public final class Repository implements AutoCloseable {
                 }
             }
             indexFileCount = files.size();
+            knownIndexFiles.addAll(files.keySet());
         }
         log.debug("loaded {} index files: {} chunks in {} packs", files.size(), index.size(), index.packCount());
     }
@@ -170,6 +183,21 @@ public final class Repository implements AutoCloseable {
      * still read.
      */
     public Map<String, IndexFile> readIndexFiles(List<RepositoryException> errors) throws IOException {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return readIndexFilesOnce(errors);
+            } catch (NoSuchObjectException e) {
+                // a prune replaced index files while we read them: its superseding file is there now
+                if (attempt == 5) {
+                    throw new RepositoryException("index files keep disappearing while being read (" + e.getMessage()
+                            + "); is a prune running in a loop?");
+                }
+                log.debug("index file vanished while reading ({}); reading the index again", e.getMessage());
+            }
+        }
+    }
+
+    private Map<String, IndexFile> readIndexFilesOnce(List<RepositoryException> errors) throws IOException {
         Aead aead = key.aead();
         List<String> names = new ArrayList<>();
         for (StoreObject o : store.list(IndexFile.PREFIX)) {
@@ -191,6 +219,9 @@ public final class Repository implements AutoCloseable {
                     out.put(names.get(i), futures.get(i).get());
                 } catch (ExecutionException e) {
                     Throwable c = e.getCause();
+                    if (c instanceof NoSuchObjectException gone) {
+                        throw gone;
+                    }
                     RepositoryException re = c instanceof RepositoryException r ? r
                             : new RepositoryException("cannot read " + names.get(i) + ": " + c.getMessage(), c);
                     if (errors == null) {
@@ -206,6 +237,11 @@ public final class Repository implements AutoCloseable {
         } finally {
             pool.shutdownNow();
         }
+    }
+
+    /** Adds the entries of an index file to the in-memory index (one read after this process opened it). */
+    public synchronized void learn(IndexFile f) {
+        f.packs().forEach((p, es) -> es.forEach(e -> index.add(p, e)));
     }
 
     /** A key slot and its store name. */
@@ -317,9 +353,16 @@ public final class Repository implements AutoCloseable {
         return bytesAdded.get();
     }
 
+    /** Chunks this process was asked to save that the repository already held. */
+    public long chunksDeduplicated() {
+        return chunksDeduplicated.get();
+    }
+
     /**
      * Stores a chunk unless the repository already has it, and returns its id. Hashing, compression and
-     * encryption run in the calling thread, so callers get parallelism by calling from several threads.
+     * encryption run in the calling thread, so callers get parallelism by calling from several threads. A full
+     * pack is stored by a background thread while callers go on; a caller waits only when
+     * {@value #UPLOADS_IN_FLIGHT} packs are already waiting to be stored.
      */
     public ChunkId save(BlobType type, byte[] data, int off, int len) throws IOException {
         if (len > Envelope.MAX_PLAINTEXT) {
@@ -327,27 +370,7 @@ public final class Repository implements AutoCloseable {
                     + Envelope.MAX_PLAINTEXT);
         }
         ChunkId id = key.chunkId(data, off, len);
-        if (contains(id)) {
-            return id;
-        }
-        byte[] sealed = envelope.seal(key.aead(), Envelope.chunkAad(type, id), data, off, len, true);
-        synchronized (this) {
-            if (contains(id)) { // again: another thread may have stored it while this one sealed it
-                return id;
-            }
-            if (pack == null) {
-                Path spool = store.stagingDirectory() != null ? store.stagingDirectory()
-                        : Path.of(System.getProperty("java.io.tmpdir"), "ferry-spool");
-                pack = new Pack.Writer(spool, key.aead(), envelope);
-            }
-            pack.add(type, id, sealed, len);
-            pending.add(id);
-            chunksAdded.incrementAndGet();
-            bytesAdded.addAndGet(sealed.length);
-            if (pack.size() >= config.packSize()) {
-                finishPack();
-            }
-        }
+        saveWithId(type, id, data, off, len);
         return id;
     }
 
@@ -355,54 +378,298 @@ public final class Repository implements AutoCloseable {
         return save(type, data, 0, data.length);
     }
 
-    /** Stores the pack being built, then (once enough entries wait) an index file naming it. */
-    private void finishPack() throws IOException {
-        Pack.Writer w = pack;
-        pack = null;
-        try (w) {
-            if (w.count() == 0) {
-                return;
+    /**
+     * Like {@link #save(BlobType, byte[], int, int)} for a caller that has already computed the chunk id with
+     * {@link MasterKey#chunkId}. Returns true if the chunk was new.
+     */
+    public boolean saveWithId(BlobType type, ChunkId id, byte[] data, int off, int len) throws IOException {
+        checkUploads();
+        if (contains(id)) {
+            chunksDeduplicated.incrementAndGet();
+            return false;
+        }
+        byte[] sealed = envelope.seal(key.aead(), Envelope.chunkAad(type, id), data, off, len, true);
+        return append(type, id, sealed, len, true);
+    }
+
+    /**
+     * Writes a chunk that is already sealed into a new pack even though the index knows it in another pack:
+     * prune copies the chunks still in use out of packs it is about to delete. The new place is indexed at the
+     * next flush.
+     */
+    public void copySealed(BlobType type, ChunkId id, byte[] sealed, int rawLength) throws IOException {
+        checkUploads();
+        append(type, id, sealed, rawLength, false);
+    }
+
+    private boolean append(BlobType type, ChunkId id, byte[] sealed, int len, boolean dedup) throws IOException {
+        Pack.Writer full = null;
+        synchronized (packLock) {
+            synchronized (this) {
+                // again: another thread may have stored it while this one sealed it
+                if ((dedup && index.contains(id)) || !pending.add(id)) {
+                    chunksDeduplicated.incrementAndGet();
+                    return false;
+                }
             }
-            PackId id = w.finish();
-            store.put(id.objectName(), w.file());
-            List<PackEntry> entries = w.entries();
-            for (PackEntry e : entries) {
-                index.add(id, e);
+            try {
+                if (pack == null) {
+                    Path spool = store.stagingDirectory() != null ? store.stagingDirectory()
+                            : Path.of(System.getProperty("java.io.tmpdir"), "ferry-spool");
+                    pack = new Pack.Writer(spool, key.aead(), envelope);
+                }
+                pack.add(type, id, sealed, len);
+            } catch (IOException | RuntimeException e) {
+                synchronized (this) {
+                    pending.remove(id);
+                }
+                throw e;
+            }
+            chunksAdded.incrementAndGet();
+            bytesAdded.addAndGet(sealed.length);
+            if (pack.size() >= config.packSize()) {
+                full = pack;
+                pack = null;
+            }
+        }
+        if (full != null) {
+            storePack(full);
+        }
+        return true;
+    }
+
+    private void checkUploads() throws IOException {
+        IOException f = uploadFailure;
+        if (f != null) {
+            throw new IOException("an earlier pack could not be stored: " + f.getMessage(), f);
+        }
+    }
+
+    /** Hands a full pack to the upload threads; waits while too many packs are waiting already. */
+    private void storePack(Pack.Writer w) throws IOException {
+        try {
+            uploadSlots.acquire();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            dropPack(w);
+            throw new java.io.InterruptedIOException("interrupted while waiting to store a pack");
+        }
+        synchronized (this) {
+            if (uploader == null) {
+                uploader = Executors.newFixedThreadPool(UPLOAD_THREADS, r -> {
+                    Thread t = new Thread(r, "ferry-pack-upload");
+                    t.setDaemon(true);
+                    return t;
+                });
+            }
+            uploads.removeIf(Future::isDone);
+            uploads.add(uploader.submit(() -> {
+                try {
+                    finishPack(w);
+                } catch (IOException | RuntimeException e) {
+                    log.debug("storing a pack failed", e);
+                    uploadFailure = e instanceof IOException io ? io : new IOException(e.toString(), e);
+                } finally {
+                    uploadSlots.release();
+                }
+            }));
+        }
+    }
+
+    /** Forgets the chunks of a pack that will not be stored, and its spool file. */
+    private void dropPack(Pack.Writer w) throws IOException {
+        synchronized (this) {
+            for (PackEntry e : w.entries()) {
                 pending.remove(e.id());
             }
-            unindexed.computeIfAbsent(id, k -> new ArrayList<>()).addAll(entries);
-            unindexedCount += entries.size();
+        }
+        w.close();
+        Files.deleteIfExists(w.file());
+    }
+
+    /** Stores a pack, then (once enough entries wait) an index file naming it. Runs on an upload thread. */
+    private void finishPack(Pack.Writer w) throws IOException {
+        boolean stored = false;
+        try (w) {
+            PackId id = w.finish();
+            store.put(id.objectName(), w.file());
+            stored = true;
+            List<PackEntry> entries = w.entries();
+            synchronized (this) {
+                for (PackEntry e : entries) {
+                    index.add(id, e);
+                    pending.remove(e.id());
+                }
+                unindexed.computeIfAbsent(id, k -> new ArrayList<>()).addAll(entries);
+                unindexedCount += entries.size();
+            }
             log.debug("stored pack {} ({} chunks, {} bytes)", id.shortHex(), entries.size(), w.size());
         } finally {
-            // chunks of a pack that failed to store are not in the repository: forget them, and the spool file
-            pending.clear();
+            if (!stored) {
+                // chunks of a pack that failed to store are not in the repository: forget them
+                dropPack(w);
+            }
             Files.deleteIfExists(w.file());
         }
-        if (unindexedCount >= INDEX_FLUSH_ENTRIES) {
+        boolean flushIndex;
+        synchronized (this) {
+            flushIndex = unindexedCount >= INDEX_FLUSH_ENTRIES;
+        }
+        if (flushIndex) {
             writeIndex();
         }
     }
 
+    /** Stores an index file for every stored pack not yet named by one. */
     private void writeIndex() throws IOException {
-        if (unindexed.isEmpty()) {
-            return;
+        Map<PackId, List<PackEntry>> packs;
+        int count;
+        synchronized (this) {
+            if (unindexed.isEmpty()) {
+                return;
+            }
+            packs = new LinkedHashMap<>(unindexed);
+            count = unindexedCount;
+            unindexed.clear();
+            unindexedCount = 0;
         }
-        IndexFile file = new IndexFile(List.of(), new LinkedHashMap<>(unindexed));
+        try {
+            String name = storeIndexFile(new IndexFile(List.of(), packs));
+            log.debug("stored index {} ({} chunks)", name, count);
+        } catch (IOException | RuntimeException e) {
+            synchronized (this) { // keep them for the next attempt
+                packs.forEach((k, v) -> unindexed.computeIfAbsent(k, x -> new ArrayList<>()).addAll(v));
+                unindexedCount += count;
+            }
+            throw e;
+        }
+    }
+
+    /** Seals and stores an index file; returns its name. */
+    String storeIndexFile(IndexFile file) throws IOException {
         byte[] sealed = file.seal(key.aead(), envelope);
         String name = IndexFile.objectName(sealed);
         store.put(name, sealed);
-        indexFileCount++;
-        log.debug("stored index {} ({} chunks)", name, unindexedCount);
-        unindexed.clear();
-        unindexedCount = 0;
+        synchronized (this) {
+            indexFileCount++;
+            knownIndexFiles.add(name);
+        }
+        return name;
     }
 
-    /** Stores the pack being built and the index for everything stored so far. Data is durable on return. */
-    public synchronized void flush() throws IOException {
-        if (pack != null) {
-            finishPack();
+    /**
+     * Stores the pack being built, waits for every pack upload, and stores the index for everything stored so
+     * far. Data is durable on return.
+     */
+    public void flush() throws IOException {
+        Pack.Writer last;
+        synchronized (packLock) {
+            last = pack;
+            pack = null;
         }
+        if (last != null) {
+            if (last.count() > 0) {
+                storePack(last);
+            } else {
+                dropPack(last);
+            }
+        }
+        List<Future<?>> waiting;
+        synchronized (this) {
+            waiting = new ArrayList<>(uploads);
+        }
+        for (Future<?> f : waiting) {
+            try {
+                f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("interrupted while storing packs");
+            } catch (ExecutionException e) {
+                throw new IOException("storing a pack failed: " + e.getCause(), e.getCause());
+            }
+        }
+        checkUploads();
         writeIndex();
+    }
+
+    /**
+     * Makes sure every chunk a new snapshot refers to is still named by the repository's current index, just
+     * before the snapshot is stored. A prune running beside this writer may have dropped index entries of
+     * chunks that no snapshot referred to when it looked, including chunks this writer deduplicated against or
+     * wrote itself; their packs still exist (prune deletes no pack while a writer holds a lock), so this writer
+     * names them again in an index file of its own. Costs one listing of {@code index/} when nothing changed.
+     *
+     * @param refs enumerates the snapshot's chunks; called only when another process rewrote the index
+     * @return the number of chunks named again
+     */
+    public int ensureIndexed(ChunkRefs refs) throws IOException {
+        flush();
+        Set<String> names = new HashSet<>();
+        for (StoreObject o : store.list(IndexFile.PREFIX)) {
+            if (IndexFile.isIndexName(o.name())) {
+                names.add(o.name());
+            }
+        }
+        boolean rewritten;
+        Set<String> fresh;
+        synchronized (this) {
+            rewritten = !names.containsAll(knownIndexFiles);
+            fresh = new HashSet<>(names);
+            fresh.removeAll(knownIndexFiles);
+        }
+        if (!rewritten) {
+            for (String name : fresh) { // another writer's new index file, or a prune's superseding one?
+                try {
+                    if (!IndexFile.open(name, store.get(name), key.aead()).supersedes().isEmpty()) {
+                        rewritten = true;
+                        break;
+                    }
+                } catch (NoSuchObjectException gone) {
+                    rewritten = true;
+                    break;
+                }
+                synchronized (this) {
+                    knownIndexFiles.add(name);
+                }
+            }
+        }
+        if (!rewritten) {
+            return 0;
+        }
+        ChunkIndex now = new ChunkIndex();
+        Map<String, IndexFile> current = IndexFile.current(readIndexFiles(null));
+        for (IndexFile f : current.values()) {
+            f.packs().forEach((p, es) -> es.forEach(e -> now.add(p, e)));
+        }
+        Map<PackId, List<PackEntry>> again = new LinkedHashMap<>();
+        Set<ChunkId> seen = new HashSet<>();
+        refs.forEach(id -> {
+            if (!now.contains(id) && seen.add(id)) {
+                ChunkIndex.Location loc = lookup(id).orElseThrow(() -> new RepositoryException(
+                        "chunk " + id.shortHex() + " of the new snapshot is in no index"));
+                again.computeIfAbsent(loc.pack(), k -> new ArrayList<>()).add(loc.entry());
+            }
+        });
+        synchronized (this) {
+            knownIndexFiles.clear();
+            knownIndexFiles.addAll(current.keySet());
+        }
+        if (!again.isEmpty()) {
+            String name = storeIndexFile(new IndexFile(List.of(), again));
+            log.info("named {} chunks again in {} after a concurrent prune", seen.size(), name);
+        }
+        return seen.size();
+    }
+
+    /** Enumerates chunk ids (of a snapshot); may read from the repository. */
+    @FunctionalInterface
+    public interface ChunkRefs {
+        void forEach(IoConsumer<ChunkId> action) throws IOException;
+    }
+
+    @FunctionalInterface
+    public interface IoConsumer<T> {
+        void accept(T t) throws IOException;
     }
 
     /** Reads a chunk and checks it: authentication, decompression, and its id against its content. */
@@ -437,6 +704,14 @@ public final class Repository implements AutoCloseable {
     /** Flushes what was added, then releases nothing else: the store stays open for its owner. */
     @Override
     public void close() throws IOException {
-        flush();
+        try {
+            flush();
+        } finally {
+            synchronized (this) {
+                if (uploader != null) {
+                    uploader.shutdownNow();
+                }
+            }
+        }
     }
 }

@@ -231,6 +231,25 @@ public final class LocalStore implements Store {
         return root.resolve(TMP);
     }
 
+    @Override
+    public int removeAbandonedStaging(java.time.Duration olderThan) throws IOException {
+        Path tmp = root.resolve(TMP);
+        if (!Files.isDirectory(tmp)) {
+            return 0;
+        }
+        long cutoff = System.currentTimeMillis() - olderThan.toMillis();
+        int removed = 0;
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(tmp)) {
+            for (Path f : files) {
+                if (Files.isRegularFile(f) && Files.getLastModifiedTime(f).toMillis() < cutoff) {
+                    Files.deleteIfExists(f);
+                    removed++;
+                }
+            }
+        }
+        return removed;
+    }
+
     /**
      * Creates the directory, or accepts an existing empty one (a filesystem's {@code lost+found} aside).
      * Refuses a file, or a directory with other content, so that a mistyped path never scatters repository

@@ -70,6 +70,14 @@ public interface Store extends AutoCloseable {
         return null;
     }
 
+    /**
+     * Removes files in {@link #stagingDirectory()} older than {@code olderThan}: writes of processes that died.
+     * Called by prune when no writer runs. Returns how many were removed.
+     */
+    default int removeAbandonedStaging(java.time.Duration olderThan) throws IOException {
+        return 0;
+    }
+
     @Override
     void close() throws IOException;
 }

@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -26,7 +26,7 @@ class ProgressReporterTest {
 
     private long now;
     private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    private final PrintStream out = new PrintStream(bytes, true, UTF_8);
+    private final PrintWriter out = new PrintWriter(new java.io.OutputStreamWriter(bytes, UTF_8), true);
 
     private ProgressReporter reporter(long total, boolean terminal) {
         return reporter(total, terminal, Duration.ofSeconds(10));
@@ -274,7 +274,7 @@ class ProgressReporterTest {
                 throw new UncheckedIOException(new java.io.IOException("gone"));
             }
         };
-        ProgressReporter r = new ProgressReporter("restore", GIB, new PrintStream(broken), true,
+        ProgressReporter r = new ProgressReporter("restore", GIB, new PrintWriter(broken), true,
                 Duration.ofSeconds(10), () -> now);
         assertThrows(UncheckedIOException.class, r::tick);
         assertDoesNotThrow(r::close);

@@ -1,0 +1,246 @@
+package dev.ferry.block;
+
+import dev.ferry.engine.VolumeWriter;
+import dev.ferry.progress.ProgressListener;
+import dev.ferry.repo.ChunkId;
+import dev.ferry.repo.ChunkIndex;
+import dev.ferry.repo.PackEntry;
+import dev.ferry.repo.PackId;
+import dev.ferry.repo.Repository;
+import dev.ferry.repo.RepositoryException;
+import dev.ferry.repo.Snapshot;
+import dev.ferry.repo.Snapshots;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Restores a block snapshot into a {@link VolumeWriter}. Works one manifest page (4 GiB of 1 MiB blocks) at a
+ * time, so memory does not grow with the volume: the page's chunks are grouped by pack and fetched as ranged
+ * reads of neighbouring chunks (one read serves every block that shares a chunk), several at once; each chunk
+ * is authenticated and checked against its id before it is written at its blocks' offsets.
+ *
+ * <p>On a target that is not known to be all zeros (an existing file being resumed, a block device) every
+ * block is read first: a block that already holds the right data is skipped (that is what makes an
+ * interrupted restore resumable), a zero block that holds data is zeroed. The target is synced before the
+ * restore reports success.
+ */
+public final class BlockRestore {
+    private static final Logger log = LoggerFactory.getLogger(BlockRestore.class);
+    /** Neighbouring chunks of a pack are fetched in one read up to this size... */
+    static final int MAX_READ = 8 << 20;
+    /** ...as long as the gap between them is at most this. */
+    static final int MAX_GAP = 1 << 20;
+
+    /** What a restore did. */
+    public record Result(long bytesTotal, long bytesWritten, long bytesAlreadyThere, long zeroBlocks,
+                         double durationS) {
+    }
+
+    private final Repository repo;
+    private final Snapshots.Stored snapshot;
+    private final Snapshot.Volume volume;
+    private final VolumeWriter target;
+    private final int threads;
+
+    public BlockRestore(Repository repo, Snapshots.Stored snapshot, VolumeWriter target, int threads)
+            throws RepositoryException {
+        BlockBackup.checkVolume(snapshot);
+        this.repo = repo;
+        this.snapshot = snapshot;
+        this.volume = snapshot.snapshot().volume();
+        this.target = target;
+        this.threads = Math.max(1, threads);
+        if (target.size() < volume.size()) {
+            throw new IllegalArgumentException("the target holds " + target.size() + " bytes, less than the volume's "
+                    + volume.size());
+        }
+    }
+
+    private record Work(PackEntry entry, List<Long> blocks) {
+    }
+
+    public Result run(ProgressListener progress) throws IOException {
+        long start = System.nanoTime();
+        AtomicLong written = new AtomicLong();
+        AtomicLong already = new AtomicLong();
+        AtomicLong zeros = new AtomicLong();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        int fetchers = Math.max(4, threads * 2);
+        ExecutorService pool = Executors.newFixedThreadPool(fetchers, r -> {
+            Thread t = new Thread(r, "ferry-restore");
+            t.setDaemon(true);
+            return t;
+        });
+        Semaphore inFlight = new Semaphore(fetchers);
+        int bs = volume.blockSize();
+        try {
+            for (int p = 0; p < volume.pages().size() && failure.get() == null; p++) {
+                long first = (long) p * volume.pageBlocks();
+                int count = volume.blocksInPage(p);
+                String pageId = volume.pages().get(p);
+                ManifestPage page = pageId == null ? new ManifestPage(count)
+                        : ManifestPage.load(repo, ChunkId.parse(pageId), count);
+                boolean[] skip = new boolean[count];
+                if (!target.knownZero()) {
+                    compareExisting(pool, page, first, skip, written, already, zeros, progress, failure);
+                }
+                // chunk -> blocks that need it, then chunk -> its place, grouped by pack
+                Map<ChunkId, List<Long>> byChunk = new LinkedHashMap<>();
+                for (int i = 0; i < count; i++) {
+                    if (skip[i]) {
+                        continue;
+                    }
+                    ChunkId id = page.get(i);
+                    if (id == null) {
+                        zeros.incrementAndGet();
+                        progress.advance(volume.blockLength(first + i));
+                        continue;
+                    }
+                    byChunk.computeIfAbsent(id, k -> new ArrayList<>(1)).add(first + i);
+                }
+                Map<PackId, List<Work>> byPack = new HashMap<>();
+                for (Map.Entry<ChunkId, List<Long>> e : byChunk.entrySet()) {
+                    ChunkIndex.Location loc = repo.lookup(e.getKey()).orElseThrow(() -> new RepositoryException(
+                            "chunk " + e.getKey().shortHex() + " of block " + e.getValue().get(0) + " is in no index file: "
+                                    + "the repository is damaged (run 'ferry verify')"));
+                    byPack.computeIfAbsent(loc.pack(), k -> new ArrayList<>()).add(new Work(loc.entry(), e.getValue()));
+                }
+                for (Map.Entry<PackId, List<Work>> e : byPack.entrySet()) {
+                    List<Work> works = e.getValue();
+                    works.sort(Comparator.comparingLong(w -> w.entry().offset()));
+                    int i = 0;
+                    while (i < works.size() && failure.get() == null) {
+                        int j = i + 1;
+                        long rangeStart = works.get(i).entry().offset();
+                        long rangeEnd = works.get(i).entry().end();
+                        while (j < works.size() && works.get(j).entry().offset() - rangeEnd <= MAX_GAP
+                                && works.get(j).entry().end() - rangeStart <= MAX_READ) {
+                            rangeEnd = Math.max(rangeEnd, works.get(j).entry().end());
+                            j++;
+                        }
+                        List<Work> batch = works.subList(i, j);
+                        long from = rangeStart;
+                        int len = (int) (rangeEnd - rangeStart);
+                        String packName = e.getKey().objectName();
+                        inFlight.acquire();
+                        pool.execute(() -> {
+                            try {
+                                if (failure.get() == null) {
+                                    byte[] bytes = repo.store().getRange(packName, from, len);
+                                    for (Work w : batch) {
+                                        byte[] plain = repo.openChunk(packName, w.entry(), bytes,
+                                                (int) (w.entry().offset() - from));
+                                        for (long b : w.blocks()) {
+                                            int blen = volume.blockLength(b);
+                                            if (plain.length != blen) {
+                                                throw new RepositoryException("chunk " + w.entry().id().shortHex()
+                                                        + " is " + plain.length + " bytes but block " + b + " is "
+                                                        + blen + ": the manifest is damaged");
+                                            }
+                                            target.write(b * bs, plain, 0, blen);
+                                            written.addAndGet(blen);
+                                            progress.advance(blen);
+                                        }
+                                    }
+                                }
+                            } catch (IOException | RuntimeException ex) {
+                                failure.compareAndSet(null, ex);
+                            } finally {
+                                inFlight.release();
+                            }
+                        });
+                        i = j;
+                    }
+                }
+                // finish this page before the next one so that memory stays bounded by one page's plan
+                inFlight.acquire(fetchers);
+                inFlight.release(fetchers);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            failure.compareAndSet(null, new InterruptedIOException("restore interrupted"));
+        } catch (IOException | RuntimeException e) {
+            failure.compareAndSet(null, e);
+        } finally {
+            pool.shutdown();
+            try {
+                while (!pool.awaitTermination(1, TimeUnit.MINUTES)) {
+                    log.debug("waiting for restore threads");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                pool.shutdownNow();
+            }
+        }
+        Throwable f = failure.get();
+        if (f != null) {
+            if (f instanceof IOException io) {
+                throw io;
+            }
+            throw (RuntimeException) f;
+        }
+        target.sync();
+        double duration = (System.nanoTime() - start) / 1e9;
+        log.info("restored snapshot {}: {} bytes written, {} already in place, {} zero blocks", snapshot.shortId(),
+                written.get(), already.get(), zeros.get());
+        return new Result(volume.size(), written.get(), already.get(), zeros.get(), duration);
+    }
+
+    /**
+     * Reads every block of a page from the target, in parallel: marks blocks that already hold their data
+     * (or are zero and should be) as done, and zeroes zero blocks that hold something else.
+     */
+    private void compareExisting(ExecutorService pool, ManifestPage page, long first, boolean[] skip,
+                                 AtomicLong written, AtomicLong already, AtomicLong zeros, ProgressListener progress,
+                                 AtomicReference<Throwable> failure) throws InterruptedException {
+        int bs = volume.blockSize();
+        int parts = threads;
+        Semaphore done = new Semaphore(0);
+        for (int t = 0; t < parts; t++) {
+            int part = t;
+            pool.execute(() -> {
+                byte[] buf = new byte[bs];
+                try {
+                    for (int i = part; i < skip.length && failure.get() == null; i += parts) {
+                        long b = first + i;
+                        int len = volume.blockLength(b);
+                        target.read(b * bs, buf, 0, len);
+                        ChunkId want = page.get(i);
+                        if (want == null) {
+                            if (!Zeros.isZero(buf, 0, len)) {
+                                target.zero(b * bs, len);
+                                written.addAndGet(len);
+                            }
+                            zeros.incrementAndGet();
+                            skip[i] = true;
+                            progress.advance(len);
+                        } else if (repo.masterKey().chunkId(buf, 0, len).equals(want)) {
+                            already.addAndGet(len);
+                            skip[i] = true;
+                            progress.advance(len);
+                        }
+                    }
+                } catch (IOException | RuntimeException e) {
+                    failure.compareAndSet(null, e);
+                } finally {
+                    done.release();
+                }
+            });
+        }
+        done.acquire(parts);
+    }
+}

@@ -1,0 +1,168 @@
+package dev.ferry.block;
+
+import dev.ferry.engine.VolumeWriter;
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.EnumSet;
+import java.util.Set;
+
+/**
+ * A volume in a regular file or a block device, read and written with positional NIO calls (no shared file
+ * position, so any number of threads may use it at once).
+ */
+public final class FileVolume implements VolumeWriter {
+    private static final int ZERO_BYTES = 1 << 20;
+    private static final byte[] ZEROS = new byte[ZERO_BYTES];
+
+    private final Path path;
+    private final FileChannel channel;
+    private final long size;
+    private final boolean device;
+    private final boolean knownZero;
+
+    private FileVolume(Path path, FileChannel channel, long size, boolean device, boolean knownZero) {
+        this.path = path;
+        this.channel = channel;
+        this.size = size;
+        this.device = device;
+        this.knownZero = knownZero;
+    }
+
+    /** Opens a file or block device for reading. */
+    public static FileVolume openForReading(Path path) throws IOException {
+        if (!Files.exists(path)) {
+            throw new NoSuchFileException(path.toString(), null, "no such file or device");
+        }
+        if (Files.isDirectory(path)) {
+            throw new IOException(path + " is a directory; a block backup reads a file or a block device");
+        }
+        boolean device = !Files.isRegularFile(path);
+        FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
+        try {
+            return new FileVolume(path, ch, device ? deviceSize(path, ch) : ch.size(), device, false);
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Opens a restore target of {@code size} bytes. A regular file that does not exist, or is {@code truncate}d,
+     * becomes a sparse file of that size that is known to read as zeros; an existing file is resized to
+     * {@code size}; a block device must be at least that large.
+     */
+    public static FileVolume openForWriting(Path path, long size, boolean truncate) throws IOException {
+        if (Files.isDirectory(path)) {
+            throw new IOException(path + " is a directory; a block restore writes a file or a block device");
+        }
+        boolean exists = Files.exists(path);
+        boolean device = exists && !Files.isRegularFile(path);
+        Set<StandardOpenOption> opts = EnumSet.of(StandardOpenOption.READ, StandardOpenOption.WRITE);
+        if (!device) {
+            opts.add(StandardOpenOption.CREATE);
+        }
+        FileChannel ch = FileChannel.open(path, opts);
+        try {
+            if (device) {
+                long devSize = deviceSize(path, ch);
+                if (devSize < size) {
+                    throw new IOException(path + " is a device of " + devSize + " bytes, smaller than the volume ("
+                            + size + " bytes)");
+                }
+                return new FileVolume(path, ch, size, true, false);
+            }
+            boolean fresh = !exists || truncate || ch.size() == 0;
+            if (truncate) {
+                ch.truncate(0);
+            }
+            if (ch.size() > size) {
+                ch.truncate(size);
+            } else if (ch.size() < size) {
+                // extend without writing data: the file stays sparse
+                ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
+            }
+            return new FileVolume(path, ch, size, false, fresh);
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    /** Size of a block device, from sysfs, else by seeking its channel to the end. */
+    static long deviceSize(Path dev, FileChannel ch) throws IOException {
+        Path real = dev.toRealPath();
+        Path sys = Path.of("/sys/class/block", real.getFileName().toString(), "size");
+        if (Files.isReadable(sys)) {
+            return Long.parseLong(Files.readString(sys).strip()) * 512;
+        }
+        long s = ch.size();
+        if (s > 0) {
+            return s;
+        }
+        throw new IOException("cannot tell the size of " + dev + " (not a regular file, no " + sys + ")");
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    public boolean isDevice() {
+        return device;
+    }
+
+    @Override
+    public long size() {
+        return size;
+    }
+
+    @Override
+    public boolean knownZero() {
+        return knownZero;
+    }
+
+    @Override
+    public int read(long offset, byte[] buf, int off, int len) throws IOException {
+        int want = (int) Math.min(len, Math.max(0, size - offset));
+        ByteBuffer b = ByteBuffer.wrap(buf, off, want);
+        while (b.hasRemaining()) {
+            int n = channel.read(b, offset + b.position() - off);
+            if (n < 0) {
+                throw new EOFException(path + " ended at " + (offset + b.position() - off) + " bytes, before its "
+                        + "expected size of " + size + " (did it shrink while being read?)");
+            }
+        }
+        return want;
+    }
+
+    @Override
+    public void write(long offset, byte[] buf, int off, int len) throws IOException {
+        ByteBuffer b = ByteBuffer.wrap(buf, off, len);
+        while (b.hasRemaining()) {
+            channel.write(b, offset + b.position() - off);
+        }
+    }
+
+    @Override
+    public void zero(long offset, int len) throws IOException {
+        // portable: write zeros (Java has no hole punching); a sparse new file never gets here
+        for (int done = 0; done < len; done += ZERO_BYTES) {
+            write(offset + done, ZEROS, 0, Math.min(ZERO_BYTES, len - done));
+        }
+    }
+
+    @Override
+    public void sync() throws IOException {
+        channel.force(true);
+    }
+
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+}

@@ -1,0 +1,144 @@
+package dev.ferry.cli;
+
+import dev.ferry.util.Sizes;
+import dev.ferry.block.BlockBackup;
+import dev.ferry.block.FileVolume;
+import dev.ferry.engine.ChangedRanges;
+import dev.ferry.repo.Repository;
+import dev.ferry.repo.RepositoryLock;
+import dev.ferry.repo.Snapshot;
+import dev.ferry.repo.Snapshots;
+import dev.ferry.store.Store;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+@Command(name = "backup", description = "Back up a volume into the repository.",
+        subcommands = {BackupCommand.Block.class})
+final class BackupCommand {
+    @ParentCommand
+    Main main;
+
+    @Command(name = "block", description = {
+            "Back up a file or block device as a block snapshot: a full image whose manifest maps every block",
+            "to a chunk or to zero. With --parent, only new blocks are stored; with --changed-ranges as well,",
+            "only the listed ranges are read and every other block is taken from the parent."})
+    static final class Block implements Callable<Integer> {
+        @ParentCommand
+        BackupCommand backup;
+
+        @Parameters(paramLabel = "SOURCE", description = "File or block device to back up (ideally a snapshot of it).")
+        Path source;
+
+        @Option(names = "--parent", paramLabel = "ID|latest", description = {
+                "Snapshot to build on: an id (prefix) or 'latest', the newest block snapshot of the same SOURCE.",
+                "Without --changed-ranges every block is still read, but only new chunks are stored."})
+        String parent;
+
+        @Option(names = "--changed-ranges", paramLabel = "FILE", description = {
+                "Byte ranges changed since the parent, one 'OFFSET LENGTH' line each (decimal bytes).",
+                "Only these are read; a range missing from the file is a block taken from the parent."})
+        Path changedRanges;
+
+        @Option(names = "--tag", paramLabel = "KEY=VALUE", description = "Tag the snapshot (repeatable).")
+        List<String> tags = List.of();
+
+        @Option(names = "--block-size", paramLabel = "SIZE",
+                description = "Block size of the first backup of a volume (default: 1M; 4K to 64M, in 4K steps).")
+        String blockSize;
+
+        @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: one per core).")
+        int threads = Runtime.getRuntime().availableProcessors();
+
+        @Option(names = "--json", description = "Print a JSON summary instead of text.")
+        boolean json;
+
+        @Override
+        public Integer call() throws Exception {
+            Main main = backup.main;
+            Map<String, String> tagMap = Main.parseTags(tags);
+            Integer bs = blockSize == null ? null : Math.toIntExact(Math.min(Integer.MAX_VALUE, Sizes.parse(blockSize)));
+            if (threads < 1 || threads > 256) {
+                throw new IllegalArgumentException("--threads must be 1..256, got " + threads);
+            }
+            if (changedRanges != null && parent == null) {
+                throw new IllegalArgumentException("--changed-ranges needs --parent: the ranges say what changed "
+                        + "since a parent snapshot");
+            }
+            ChangedRanges changes = changedRanges == null ? null : ChangedRanges.parse(changedRanges);
+            String sourceName = source.toAbsolutePath().normalize().toString();
+            try (Store store = main.openStore();
+                 FileVolume volume = FileVolume.openForReading(source)) {
+                Repository repo = main.openRepository(store, false);
+                try (RepositoryLock lock = RepositoryLock.acquire(store, "backup", main.hostname(), main.clock())) {
+                    repo.loadIndex();
+                    Snapshots.Stored parentSnap = null;
+                    if (parent != null) {
+                        parentSnap = findParent(main, repo, sourceName);
+                    }
+                    BlockBackup job = new BlockBackup(repo, new BlockBackup.Request(volume, sourceName, bs, parentSnap,
+                            parentSnap == null ? null : changes, tagMap, null, threads, lock));
+                    BlockBackup.Result r;
+                    try (Main.Progress progress = main.progress("backup", job.bytesToRead())) {
+                        r = job.run(progress, main.clock(), main.hostname());
+                    } finally {
+                        repo.close();
+                    }
+                    print(main, r, parentSnap);
+                }
+            }
+            return ExitCodes.OK;
+        }
+
+        private Snapshots.Stored findParent(Main main, Repository repo, String sourceName) throws Exception {
+            Snapshots snaps = new Snapshots(repo);
+            if (!"latest".equals(parent)) {
+                return snaps.find(parent, s -> Snapshot.KIND_BLOCK.equals(s.kind()));
+            }
+            List<Snapshots.Stored> all = snaps.list();
+            for (int i = all.size() - 1; i >= 0; i--) {
+                Snapshot s = all.get(i).snapshot();
+                if (Snapshot.KIND_BLOCK.equals(s.kind()) && sourceName.equals(s.source())) {
+                    return all.get(i);
+                }
+            }
+            if (changedRanges != null) {
+                throw new IllegalArgumentException("--parent latest: there is no earlier block snapshot of "
+                        + sourceName + ", so the change list has nothing to apply to; run a full backup first");
+            }
+            main.err.println("ferry: no earlier block snapshot of " + sourceName + "; making a full backup");
+            return null;
+        }
+
+        private void print(Main main, BlockBackup.Result r, Snapshots.Stored parentSnap) throws Exception {
+            if (json) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("snapshot_id", r.snapshot().id());
+                m.put("parent", parentSnap == null ? null : parentSnap.id());
+                m.put("source", r.snapshot().snapshot().source());
+                m.put("block_size", r.snapshot().snapshot().volume().blockSize());
+                m.put("bytes_total", r.bytesTotal());
+                m.put("bytes_read", r.bytesRead());
+                m.put("bytes_new", r.bytesNew());
+                m.put("chunks_new", r.chunksNew());
+                m.put("zero_blocks", r.zeroBlocks());
+                m.put("duration_s", Main.round3(r.durationS()));
+                main.printJson(m);
+                return;
+            }
+            main.out.printf("snapshot %s saved%s%n", r.snapshot().shortId(),
+                    parentSnap == null ? " (full)" : " (parent " + parentSnap.shortId() + ")");
+            main.out.printf("  volume  %s, blocks of %s, %d zero blocks%n", Sizes.human(r.bytesTotal()),
+                    Sizes.human(r.snapshot().snapshot().volume().blockSize()), r.zeroBlocks());
+            main.out.printf("  read    %s in %.2f s (%s/s)%n", Sizes.human(r.bytesRead()), r.durationS(),
+                    Sizes.human((long) (r.bytesRead() / Math.max(r.durationS(), 1e-3))));
+            main.out.printf("  stored  %s new (%d chunks)%n", Sizes.human(r.bytesNew()), r.chunksNew());
+        }
+    }
+}

@@ -1,0 +1,86 @@
+package dev.ferry.engine;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.roaringbitmap.RoaringBitmap;
+
+/**
+ * Byte ranges of a volume that changed since a base snapshot. Engines add ranges as they find them, in any
+ * order and overlapping; the block engine turns them into the set of blocks to read for its block size.
+ */
+public final class ChangedRanges {
+    private long[] starts = new long[64];
+    private long[] ends = new long[64];
+    private int count;
+
+    /** Adds {@code length} bytes at {@code offset}. */
+    public ChangedRanges add(long offset, long length) {
+        if (offset < 0 || length < 0 || offset + length < offset) {
+            throw new IllegalArgumentException("invalid range " + offset + "+" + length);
+        }
+        if (length == 0) {
+            return this;
+        }
+        if (count == starts.length) {
+            starts = Arrays.copyOf(starts, count * 2);
+            ends = Arrays.copyOf(ends, count * 2);
+        }
+        starts[count] = offset;
+        ends[count] = offset + length;
+        count++;
+        return this;
+    }
+
+    /** Number of ranges added. */
+    public int rangeCount() {
+        return count;
+    }
+
+    /** Blocks of {@code blockSize} bytes touched by any range, for a volume of {@code volumeSize} bytes. */
+    public RoaringBitmap toBlocks(int blockSize, long volumeSize) {
+        long blocks = (volumeSize + blockSize - 1) / blockSize;
+        RoaringBitmap out = new RoaringBitmap();
+        for (int i = 0; i < count; i++) {
+            long first = starts[i] / blockSize;
+            long end = Math.min(blocks, (ends[i] + blockSize - 1) / blockSize);
+            if (first < end) {
+                out.add(first, end);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Reads a change list file: one {@code OFFSET LENGTH} pair of decimal byte counts per line; blank lines
+     * and lines starting with {@code #} are skipped. A malformed line is an error naming the line.
+     */
+    public static ChangedRanges parse(Path file) throws IOException {
+        ChangedRanges out = new ChangedRanges();
+        try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            String line;
+            int n = 0;
+            while ((line = r.readLine()) != null) {
+                n++;
+                String t = line.strip();
+                if (t.isEmpty() || t.startsWith("#")) {
+                    continue;
+                }
+                String[] f = t.split("\\s+");
+                try {
+                    if (f.length != 2) {
+                        throw new NumberFormatException();
+                    }
+                    out.add(Long.parseLong(f[0]), Long.parseLong(f[1]));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException(file + " line " + n + ": expected 'OFFSET LENGTH' in bytes "
+                            + "(two non-negative decimal numbers), got '" + t + "'");
+                }
+            }
+        }
+        return out;
+    }
+}

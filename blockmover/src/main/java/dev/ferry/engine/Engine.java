@@ -1,0 +1,44 @@
+package dev.ferry.engine;
+
+import java.io.IOException;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The engine SPI: what Ferry needs from a storage engine (ZFS, cStor...) to back up and restore its volumes.
+ * Implementations are found with {@link java.util.ServiceLoader} (see {@link Engines}); the block engine in
+ * {@code dev.ferry.block} moves the data and knows nothing of any engine.
+ *
+ * <p>A backup through an engine: {@link #createSnapshot}, find the newest earlier snapshot recorded in the
+ * repository as backed up, {@link #changedRanges} between the two, {@link #open} the new snapshot and read
+ * only those ranges, then {@link #deleteSnapshot} the engine's older snapshots. A restore:
+ * {@link #prepareRestore}, write, {@link RestoreTarget#finish}.
+ */
+public interface Engine {
+    /** Short lower-case name used on the command line and in snapshot metadata ({@code zfs}, {@code cstor}). */
+    String name();
+
+    /** Snapshots of {@code volume}, oldest first. */
+    List<EngineSnapshot> listSnapshots(String volume) throws IOException;
+
+    /** Takes a crash-consistent snapshot of {@code volume} named {@code name}. */
+    EngineSnapshot createSnapshot(String volume, String name) throws IOException;
+
+    void deleteSnapshot(EngineSnapshot snapshot) throws IOException;
+
+    /** Opens a snapshot's content for reading; closing releases whatever it took (a temporary clone...). */
+    VolumeReader open(EngineSnapshot snapshot) throws IOException;
+
+    /**
+     * Byte ranges of the volume that may differ between {@code base} and {@code target} (a superset is fine,
+     * a missed range is data loss). Empty when the engine cannot tell, in which case the whole volume is read.
+     */
+    Optional<ChangedRanges> changedRanges(EngineSnapshot base, EngineSnapshot target) throws IOException;
+
+    /**
+     * Creates or opens the volume {@code target} of {@code size} bytes for a restore. Refuses to overwrite a
+     * volume that holds data unless {@code options} has {@code force=true}.
+     */
+    RestoreTarget prepareRestore(String target, long size, Map<String, String> options) throws IOException;
+}

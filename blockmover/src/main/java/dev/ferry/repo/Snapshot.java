@@ -1,0 +1,49 @@
+package dev.ferry.repo;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A snapshot object ({@code snapshots/<id>}): what was backed up, when, from where, and the root of its data.
+ * Stored as sealed JSON (see docs/FORMAT.md). Readers ignore fields they do not know.
+ *
+ * @param version  snapshot format version, {@link #VERSION}
+ * @param kind     {@code "block"} for a volume image
+ * @param time     when the backup started (RFC 3339, UTC)
+ * @param hostname the host that made it
+ * @param source   what was backed up (a path, or an engine's volume name)
+ * @param tags     user tags
+ * @param parent   the snapshot this one was made incrementally from, or null
+ * @param volume   for a block snapshot: the volume manifest
+ * @param summary  figures of the backup that made it (bytes read, new, duration...)
+ * @param engine   engine-specific facts (engine name, its snapshot name and guid...), or null
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record Snapshot(int version, String kind, String time, String hostname, String source,
+                       Map<String, String> tags, String parent, Volume volume, Map<String, Object> summary,
+                       Map<String, String> engine) {
+    public static final int VERSION = 1;
+    public static final String KIND_BLOCK = "block";
+
+    /**
+     * A volume manifest: the volume is {@code size} bytes in blocks of {@code blockSize} (the last may be
+     * shorter); block {@code b} is entry {@code b % pageBlocks} of page {@code b / pageBlocks}. Each page is a
+     * metadata chunk listing one chunk id per block, or null when every block of the page is zero.
+     */
+    public record Volume(long size, int blockSize, int pageBlocks, List<String> pages) {
+        public long blockCount() {
+            return (size + blockSize - 1) / blockSize;
+        }
+
+        /** Blocks described by page {@code p}. */
+        public int blocksInPage(int p) {
+            return (int) Math.min(pageBlocks, blockCount() - (long) p * pageBlocks);
+        }
+
+        /** Length of block {@code b} (the last one may be short). */
+        public int blockLength(long b) {
+            return (int) Math.min(blockSize, size - b * blockSize);
+        }
+    }
+}
