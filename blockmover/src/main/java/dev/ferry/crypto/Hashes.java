@@ -13,7 +13,8 @@ public final class Hashes {
 
     public static MessageDigest sha256() {
         try {
-            return MessageDigest.getInstance("SHA-256");
+            java.security.Provider nat = NativeCrypto.provider();
+            return nat != null ? MessageDigest.getInstance("SHA-256", nat) : MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is not available in this JVM", e);
         }

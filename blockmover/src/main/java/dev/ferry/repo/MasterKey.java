@@ -29,7 +29,8 @@ public final class MasterKey {
         SecretKeySpec macKey = new SecretKeySpec(idKey, "HmacSHA256");
         this.macs = ThreadLocal.withInitial(() -> {
             try {
-                Mac mac = Mac.getInstance("HmacSHA256");
+                java.security.Provider nat = dev.ferry.crypto.NativeCrypto.provider();
+                Mac mac = nat != null ? Mac.getInstance("HmacSHA256", nat) : Mac.getInstance("HmacSHA256");
                 mac.init(macKey);
                 return mac;
             } catch (GeneralSecurityException e) {
