@@ -7,7 +7,8 @@ import java.nio.charset.StandardCharsets;
 /**
  * The sealed form shared by chunks, pack headers and index files: AES-256-GCM over
  * {@code encoding byte || body}, where encoding 0 means the body is the data as is and encoding 1 means the body
- * is one zstd frame (with its content size) of the data. Compression is kept only when it makes the data smaller.
+ * is one zstd frame (with its content size) of the data. Compression is kept only when it makes the data smaller,
+ * and not tried on large data whose samples do not compress.
  */
 public final class Envelope {
     public static final int RAW = 0;
@@ -34,9 +35,36 @@ public final class Envelope {
         return aad;
     }
 
+    /** Data at least this large is sampled before a full compression attempt. */
+    static final int SAMPLE_ABOVE = 128 << 10;
+    static final int SAMPLE_PIECE = 16 << 10;
+
+    /**
+     * Whether compressing looks worthwhile: large data is judged by compressing three 16 KiB pieces (start,
+     * middle, end) at zstd's fastest level, which costs a few percent of a full attempt; already compressed or
+     * encrypted data then goes straight to encryption.
+     */
+    static boolean worthCompressing(byte[] data, int off, int len) {
+        if (len < SAMPLE_ABOVE) {
+            return true;
+        }
+        byte[] dst = new byte[(int) Zstd.compressBound(SAMPLE_PIECE)];
+        long in = 0;
+        long out = 0;
+        for (int start : new int[] {off, off + len / 2 - SAMPLE_PIECE / 2, off + len - SAMPLE_PIECE}) {
+            long n = Zstd.compressByteArray(dst, 0, dst.length, data, start, SAMPLE_PIECE, 1);
+            if (Zstd.isError(n)) {
+                return true;
+            }
+            in += SAMPLE_PIECE;
+            out += n;
+        }
+        return out < in * 0.97;
+    }
+
     /** Compresses when it pays, then encrypts. */
     public byte[] seal(Aead aead, byte[] aad, byte[] data, int off, int len, boolean tryCompress) {
-        if (tryCompress && len > 64) {
+        if (tryCompress && len > 64 && worthCompressing(data, off, len)) {
             byte[] plain = new byte[1 + (int) Zstd.compressBound(len)];
             long n = Zstd.compressByteArray(plain, 1, plain.length - 1, data, off, len, zstdLevel);
             if (Zstd.isError(n)) {

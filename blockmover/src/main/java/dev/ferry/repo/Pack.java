@@ -143,7 +143,6 @@ public final class Pack {
 
         private void write(byte[] b) throws IOException {
             out.write(b);
-            sha.update(b);
             size += b.length;
         }
 
@@ -163,7 +162,11 @@ public final class Pack {
             return file;
         }
 
-        /** Writes header and trailer, flushes, and returns the pack id. */
+        /**
+         * Writes header and trailer, closes the spool and returns the pack id, the SHA-256 of the spool file. The
+         * file is hashed here, reading it back from the page cache, rather than while chunks are added, so that
+         * callers adding chunks under a lock do not hash under it.
+         */
         public PackId finish() throws IOException {
             byte[] header = encodeHeader(entries);
             byte[] sealed = envelope.seal(aead, Envelope.AAD_PACK_HEADER, header, 0, header.length, true);
@@ -171,6 +174,17 @@ public final class Pack {
             write(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(sealed.length).array());
             out.close();
             finished = true;
+            try (java.io.InputStream in = Files.newInputStream(file)) {
+                byte[] buf = new byte[1 << 20];
+                long total = 0;
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    sha.update(buf, 0, n);
+                    total += n;
+                }
+                if (total != size) {
+                    throw new IOException("pack spool " + file + " holds " + total + " bytes, " + size + " were written");
+                }
+            }
             return PackId.of(sha.digest());
         }
 

@@ -96,4 +96,40 @@ class S3CliTest {
         assertTrue(noRepo.err().contains("no Ferry repository at s3://" + bucket + "/team/volumes"),
                 noRepo.toString());
     }
+
+    @Test
+    void blockBackupIncrementalAndRestoreOnS3() throws Exception {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("ferry-s3-block");
+        try {
+            assertEquals(0, cli.run(CliTest.concat(new String[] {"init", "--pack-size", "1"}, CliTest.CHEAP)).exitCode());
+            java.nio.file.Path vol = dir.resolve("vol.img");
+            byte[] data = new byte[5 << 20];
+            new Random(9).nextBytes(data);
+            java.util.Arrays.fill(data, 1 << 20, 2 << 20, (byte) 0);
+            java.nio.file.Files.write(vol, data);
+            CliRunner.Result full = cli.run("backup", "block", vol.toString(), "--block-size", "256K", "--json");
+            assertEquals(0, full.exitCode(), full.toString());
+            // change 100 bytes and list them
+            try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(vol.toFile(), "rw")) {
+                f.seek(3_000_000);
+                f.write(new byte[100]);
+            }
+            java.nio.file.Path changes = dir.resolve("changes");
+            java.nio.file.Files.writeString(changes, "3000000 100\n");
+            CliRunner.Result inc = cli.run("backup", "block", vol.toString(), "--parent", "latest",
+                    "--changed-ranges", changes.toString(), "--json");
+            assertEquals(0, inc.exitCode(), inc.toString());
+            assertEquals(256 << 10, BlockCliTest.json(inc).get("bytes_read").asLong());
+            java.nio.file.Path out = dir.resolve("out.img");
+            CliRunner.Result restore = cli.run("restore", "block", "latest", out.toString(), "--json");
+            assertEquals(0, restore.exitCode(), restore.toString());
+            assertEquals(-1L, java.nio.file.Files.mismatch(vol, out));
+            CliRunner.Result verify = cli.run("verify", "--read-data");
+            assertEquals(0, verify.exitCode(), verify.toString());
+        } finally {
+            try (var s = java.nio.file.Files.walk(dir)) {
+                s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
 }
