@@ -45,6 +45,9 @@ public final class BlockRestore {
     /** ...as long as the gap between them is at most this. */
     static final int MAX_GAP = 1 << 20;
 
+    /** One range buffer per fetch thread, reused: ranges are up to {@link #MAX_READ} bytes. */
+    private static final ThreadLocal<byte[]> RANGE = ThreadLocal.withInitial(() -> new byte[MAX_READ]);
+
     /** What a restore did. */
     public record Result(long bytesTotal, long bytesWritten, long bytesAlreadyThere, long zeroBlocks,
                          double durationS) {
@@ -140,15 +143,17 @@ public final class BlockRestore {
                         pool.execute(() -> {
                             try {
                                 if (failure.get() == null) {
-                                    byte[] bytes = repo.store().getRange(packName, from, len);
+                                    byte[] bytes = RANGE.get();
+                                    repo.store().readRange(packName, from, bytes, len);
                                     for (Work w : batch) {
-                                        byte[] plain = repo.openChunk(packName, w.entry(), bytes,
-                                                (int) (w.entry().offset() - from));
+                                        byte[] plain = repo.openChunkInScratch(packName, w.entry(), bytes,
+                                                (int) (w.entry().offset() - from)).out();
+                                        int plainLength = w.entry().rawLength();
                                         for (long b : w.blocks()) {
                                             int blen = volume.blockLength(b);
-                                            if (plain.length != blen) {
+                                            if (plainLength != blen) {
                                                 throw new RepositoryException("chunk " + w.entry().id().shortHex()
-                                                        + " is " + plain.length + " bytes but block " + b + " is "
+                                                        + " is " + plainLength + " bytes but block " + b + " is "
                                                         + blen + ": the manifest is damaged");
                                             }
                                             target.write(b * bs, plain, 0, blen);

@@ -18,6 +18,11 @@ import java.util.Set;
  */
 public final class FileVolume implements VolumeWriter {
     private static final int ZERO_BYTES = 1 << 20;
+    /**
+     * Written bytes after which a background flush starts, so the disk writes while the restore goes on instead
+     * of all at the final sync (the kernel would otherwise hold gigabytes of dirty pages until then).
+     */
+    static final long WRITEBACK_BYTES = 64L << 20;
     private static final byte[] ZEROS = new byte[ZERO_BYTES];
 
     private final Path path;
@@ -25,6 +30,10 @@ public final class FileVolume implements VolumeWriter {
     private final long size;
     private final boolean device;
     private final boolean knownZero;
+    private final java.util.concurrent.atomic.AtomicLong dirty = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicBoolean flushing = new java.util.concurrent.atomic.AtomicBoolean();
+    private volatile Thread flusher;
+    private volatile IOException flushFailure;
 
     private FileVolume(Path path, FileChannel channel, long size, boolean device, boolean knownZero) {
         this.path = path;
@@ -146,6 +155,21 @@ public final class FileVolume implements VolumeWriter {
         while (b.hasRemaining()) {
             channel.write(b, offset + b.position() - off);
         }
+        if (dirty.addAndGet(len) >= WRITEBACK_BYTES && flushing.compareAndSet(false, true)) {
+            dirty.set(0);
+            Thread t = new Thread(() -> {
+                try {
+                    channel.force(false);
+                } catch (IOException e) {
+                    flushFailure = e;
+                } finally {
+                    flushing.set(false);
+                }
+            }, "ferry-writeback");
+            t.setDaemon(true);
+            flusher = t;
+            t.start();
+        }
     }
 
     @Override
@@ -158,6 +182,18 @@ public final class FileVolume implements VolumeWriter {
 
     @Override
     public void sync() throws IOException {
+        Thread t = flusher;
+        if (t != null) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("interrupted while syncing " + path);
+            }
+        }
+        if (flushFailure != null) {
+            throw new IOException("writing " + path + " failed: " + flushFailure.getMessage(), flushFailure);
+        }
         channel.force(true);
     }
 

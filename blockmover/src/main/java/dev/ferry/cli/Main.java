@@ -64,12 +64,31 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        warmUp();
         PrintWriter out = new PrintWriter(System.out, true);
         PrintWriter err = new PrintWriter(System.err, true);
         int code = execute(args, System.getenv(), out, err, System.console());
         out.flush();
         err.flush();
         System.exit(code);
+    }
+
+    /**
+     * Loads the slow-to-initialize libraries (native crypto, JSON, logging) on a second thread while the main
+     * thread parses the command line: a backup process lives seconds, and these cost a few hundred ms each.
+     */
+    private static void warmUp() {
+        Thread t = new Thread(() -> {
+            try {
+                LoggerFactory.getILoggerFactory();
+                dev.ferry.crypto.NativeCrypto.provider();
+                Json.MAPPER.readTree("{\"warm\":[1]}");
+            } catch (Exception | LinkageError e) {
+                // the main thread meets the same problem and reports it
+            }
+        }, "ferry-warm-up");
+        t.setDaemon(true);
+        t.start();
     }
 
     /** Runs one command line; returns its exit code. Used by {@link #main} and by tests in-process. */

@@ -54,14 +54,49 @@ public final class Aead {
     /** Encrypts {@code plaintext[off, off+len)} and returns nonce || ciphertext || tag. */
     public byte[] seal(byte[] aad, byte[] plaintext, int off, int len) {
         byte[] out = new byte[NONCE_BYTES + len + TAG_BYTES];
+        sealInto(aad, plaintext, off, len, out, 0);
+        return out;
+    }
+
+    /**
+     * Like {@link #seal(byte[], byte[], int, int)}, writing the {@code len + OVERHEAD} sealed bytes into
+     * {@code out} at {@code outOff} (which must not overlap the input). Returns the sealed length.
+     */
+    public int sealInto(byte[] aad, byte[] plaintext, int off, int len, byte[] out, int outOff) {
         byte[] nonce = new byte[NONCE_BYTES];
         RANDOM.nextBytes(nonce);
-        System.arraycopy(nonce, 0, out, 0, NONCE_BYTES);
-        int n = gcmEncrypt(nonce, aad, plaintext, off, len, out, NONCE_BYTES);
+        System.arraycopy(nonce, 0, out, outOff, NONCE_BYTES);
+        int n = gcmEncrypt(nonce, aad, plaintext, off, len, out, outOff + NONCE_BYTES);
         if (n != len + TAG_BYTES) {
             throw new IllegalStateException("unexpected AES-GCM output length " + n);
         }
-        return out;
+        return NONCE_BYTES + n;
+    }
+
+    /**
+     * Like {@link #open(byte[], byte[], int, int)}, writing the plaintext into {@code out} at {@code outOff}
+     * (room for {@code len - OVERHEAD} bytes, not overlapping the input). Returns the plaintext length.
+     */
+    public int openInto(byte[] aad, byte[] sealed, int off, int len, byte[] out, int outOff)
+            throws AuthenticationException {
+        if (len < OVERHEAD) {
+            throw new AuthenticationException("sealed message is " + len + " bytes, shorter than nonce and tag");
+        }
+        if (provider == null) {
+            byte[] plain = open(aad, sealed, off, len);
+            System.arraycopy(plain, 0, out, outOff, plain.length);
+            return plain.length;
+        }
+        try {
+            Cipher cipher = cipher();
+            cipher.init(Cipher.DECRYPT_MODE, key, new GCMParameterSpec(TAG_BYTES * 8, sealed, off, NONCE_BYTES));
+            cipher.updateAAD(aad);
+            return cipher.doFinal(sealed, off + NONCE_BYTES, len - NONCE_BYTES, out, outOff);
+        } catch (AEADBadTagException e) {
+            throw new AuthenticationException("authentication failed (damaged data or wrong key)");
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("AES-GCM is not available in this JVM", e);
+        }
     }
 
     public byte[] seal(byte[] aad, byte[] plaintext) {

@@ -44,46 +44,142 @@ public final class Envelope {
      * middle, end) at zstd's fastest level, which costs a few percent of a full attempt; already compressed or
      * encrypted data then goes straight to encryption.
      */
-    static boolean worthCompressing(byte[] data, int off, int len) {
+    static boolean worthCompressing(byte[] data, int off, int len, Scratch s) {
         if (len < SAMPLE_ABOVE) {
             return true;
         }
-        byte[] dst = new byte[(int) Zstd.compressBound(SAMPLE_PIECE)];
+        s.sample = Scratch.ensure(s.sample, (int) Zstd.compressBound(SAMPLE_PIECE));
+        com.github.luben.zstd.ZstdCompressCtx ctx = s.compressor(1);
         long in = 0;
         long out = 0;
         for (int start : new int[] {off, off + len / 2 - SAMPLE_PIECE / 2, off + len - SAMPLE_PIECE}) {
-            long n = Zstd.compressByteArray(dst, 0, dst.length, data, start, SAMPLE_PIECE, 1);
-            if (Zstd.isError(n)) {
-                return true;
-            }
+            out += ctx.compressByteArray(s.sample, 0, s.sample.length, data, start, SAMPLE_PIECE);
             in += SAMPLE_PIECE;
-            out += n;
         }
         return out < in * 0.97;
     }
 
-    /** Compresses when it pays, then encrypts. */
-    public byte[] seal(Aead aead, byte[] aad, byte[] data, int off, int len, boolean tryCompress) {
-        if (tryCompress && len > 64 && worthCompressing(data, off, len)) {
-            byte[] plain = new byte[1 + (int) Zstd.compressBound(len)];
-            long n = Zstd.compressByteArray(plain, 1, plain.length - 1, data, off, len, zstdLevel);
-            if (Zstd.isError(n)) {
-                throw new IllegalStateException("zstd compression failed: " + Zstd.getErrorName(n));
+    /**
+     * Reusable buffers for {@link #sealInto} and {@link #openInto}, one per thread: sealing and opening 1 MiB
+     * chunks with fresh arrays each time made the garbage collector a visible part of a backup's cost.
+     */
+    public static final class Scratch {
+        byte[] plain = new byte[0];
+        byte[] sealed = new byte[0];
+        byte[] out = new byte[0];
+        byte[] sample = new byte[0];
+        private com.github.luben.zstd.ZstdCompressCtx cctx;
+        private com.github.luben.zstd.ZstdDecompressCtx dctx;
+
+        com.github.luben.zstd.ZstdCompressCtx compressor(int level) {
+            if (cctx == null) {
+                cctx = new com.github.luben.zstd.ZstdCompressCtx();
+                cctx.setContentSize(true);
             }
-            if (n < len) {
-                plain[0] = ZSTD;
-                return aead.seal(aad, plain, 0, 1 + (int) n);
-            }
+            cctx.setLevel(level);
+            return cctx;
         }
-        return aead.seal(aad, prefixed(RAW, data, off, len));
+
+        com.github.luben.zstd.ZstdDecompressCtx decompressor() {
+            if (dctx == null) {
+                dctx = new com.github.luben.zstd.ZstdDecompressCtx();
+            }
+            return dctx;
+        }
+
+        private static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
+
+        /** This thread's scratch buffers. */
+        public static Scratch local() {
+            return LOCAL.get();
+        }
+
+        static byte[] ensure(byte[] b, int n) {
+            return b.length >= n ? b : new byte[Math.max(n, b.length + b.length / 4)];
+        }
+
+        /** The sealed bytes of the last {@link #sealInto}. */
+        public byte[] sealed() {
+            return sealed;
+        }
+
+        /** The plaintext of the last {@link #openInto}. */
+        public byte[] out() {
+            return out;
+        }
     }
 
-    private static byte[] prefixed(int encoding, byte[] data, int off, int len) {
-        byte[] plain = new byte[len + 1];
-        plain[0] = (byte) encoding;
-        System.arraycopy(data, off, plain, 1, len);
-        return plain;
+    /**
+     * Compresses when it pays, then encrypts into {@code s.sealed()}; returns the sealed length. Allocates
+     * nothing once the scratch buffers have grown to the chunk size.
+     */
+    public int sealInto(Aead aead, byte[] aad, byte[] data, int off, int len, boolean tryCompress, Scratch s) {
+        s.plain = Scratch.ensure(s.plain, 1 + (int) Zstd.compressBound(len));
+        int plainLen = -1;
+        if (tryCompress && len > 64 && worthCompressing(data, off, len, s)) {
+            int n = s.compressor(zstdLevel).compressByteArray(s.plain, 1, s.plain.length - 1, data, off, len);
+            if (n < len) {
+                s.plain[0] = ZSTD;
+                plainLen = 1 + (int) n;
+            }
+        }
+        if (plainLen < 0) {
+            s.plain[0] = RAW;
+            System.arraycopy(data, off, s.plain, 1, len);
+            plainLen = 1 + len;
+        }
+        s.sealed = Scratch.ensure(s.sealed, plainLen + Aead.OVERHEAD);
+        return aead.sealInto(aad, s.plain, 0, plainLen, s.sealed, 0);
     }
+
+    /**
+     * Authenticates, decrypts and decompresses into {@code s.out()}; returns the plaintext length. Data larger
+     * than {@code maxLength} is refused as damage.
+     */
+    public static int openInto(Aead aead, byte[] aad, byte[] sealed, int off, int len, int maxLength, Scratch s)
+            throws Aead.AuthenticationException {
+        s.plain = Scratch.ensure(s.plain, Math.max(0, len - Aead.OVERHEAD));
+        int n = aead.openInto(aad, sealed, off, len, s.plain, 0);
+        if (n == 0) {
+            throw new Aead.AuthenticationException("sealed object has no encoding byte");
+        }
+        switch (s.plain[0]) {
+            case RAW:
+                if (n - 1 > maxLength) {
+                    throw new Aead.AuthenticationException("data of " + (n - 1) + " bytes exceeds " + maxLength);
+                }
+                s.out = Scratch.ensure(s.out, n - 1);
+                System.arraycopy(s.plain, 1, s.out, 0, n - 1);
+                return n - 1;
+            case ZSTD: {
+                long size = Zstd.getFrameContentSize(s.plain, 1, n - 1);
+                if (size < 0 || size > maxLength) {
+                    throw new Aead.AuthenticationException("zstd frame has no valid content size (" + size + ")");
+                }
+                s.out = Scratch.ensure(s.out, (int) size);
+                int got;
+                try {
+                    got = s.decompressor().decompressByteArray(s.out, 0, (int) size, s.plain, 1, n - 1);
+                } catch (com.github.luben.zstd.ZstdException e) {
+                    throw new Aead.AuthenticationException("zstd frame does not decode: " + e.getMessage());
+                }
+                if (got != size) {
+                    throw new Aead.AuthenticationException("zstd frame decodes to " + got + " bytes, not " + size);
+                }
+                return (int) size;
+            }
+            default:
+                throw new Aead.AuthenticationException("unknown encoding " + (s.plain[0] & 0xFF));
+        }
+    }
+
+    /** Compresses when it pays, then encrypts. */
+    public byte[] seal(Aead aead, byte[] aad, byte[] data, int off, int len, boolean tryCompress) {
+        Scratch s = Scratch.local();
+        int n = sealInto(aead, aad, data, off, len, tryCompress, s);
+        return java.util.Arrays.copyOf(s.sealed, n);
+    }
+
 
     /**
      * Authenticates, decrypts and decompresses.

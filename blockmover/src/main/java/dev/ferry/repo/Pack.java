@@ -135,8 +135,15 @@ public final class Pack {
 
         /** Appends an already sealed chunk. */
         public PackEntry add(BlobType type, ChunkId id, byte[] sealed, int rawLength) throws IOException {
-            PackEntry e = new PackEntry(type, size, sealed.length, rawLength, id);
-            write(sealed);
+            return add(type, id, sealed, 0, sealed.length, rawLength);
+        }
+
+        /** Appends the sealed chunk in {@code buf[off, off+len)}. */
+        public PackEntry add(BlobType type, ChunkId id, byte[] buf, int off, int len, int rawLength)
+                throws IOException {
+            PackEntry e = new PackEntry(type, size, len, rawLength, id);
+            out.write(buf, off, len);
+            size += len;
             entries.add(e);
             return e;
         }

@@ -43,7 +43,11 @@ public final class Repository implements AutoCloseable {
     /** Finished packs that may wait for, or be in, an upload at once; a writer that would exceed it waits. */
     static final int UPLOADS_IN_FLIGHT = 3;
     private static final int UPLOAD_THREADS = 2;
-    public static final int DEFAULT_ZSTD_LEVEL = 3;
+    /**
+     * zstd level for everything Ferry stores: level 1 compresses text-like volume data about 4x, within a few
+     * percent of level 3, at a third more speed (docs/PERFORMANCE.md).
+     */
+    public static final int DEFAULT_ZSTD_LEVEL = 1;
 
     private final Store store;
     private final RepositoryConfig config;
@@ -388,9 +392,11 @@ public final class Repository implements AutoCloseable {
             chunksDeduplicated.incrementAndGet();
             return false;
         }
-        byte[] sealed = envelope.seal(key.aead(), Envelope.chunkAad(type, id), data, off, len, true);
-        return append(type, id, sealed, len, true);
+        Envelope.Scratch s = Envelope.Scratch.local();
+        int n = envelope.sealInto(key.aead(), Envelope.chunkAad(type, id), data, off, len, true, s);
+        return append(type, id, s.sealed(), n, len, true);
     }
+
 
     /**
      * Writes a chunk that is already sealed into a new pack even though the index knows it in another pack:
@@ -399,10 +405,11 @@ public final class Repository implements AutoCloseable {
      */
     public void copySealed(BlobType type, ChunkId id, byte[] sealed, int rawLength) throws IOException {
         checkUploads();
-        append(type, id, sealed, rawLength, false);
+        append(type, id, sealed, sealed.length, rawLength, false);
     }
 
-    private boolean append(BlobType type, ChunkId id, byte[] sealed, int len, boolean dedup) throws IOException {
+    private boolean append(BlobType type, ChunkId id, byte[] sealed, int sealedLen, int len, boolean dedup)
+            throws IOException {
         Pack.Writer full = null;
         synchronized (packLock) {
             synchronized (this) {
@@ -418,7 +425,7 @@ public final class Repository implements AutoCloseable {
                             : Path.of(System.getProperty("java.io.tmpdir"), "ferry-spool");
                     pack = new Pack.Writer(spool, key.aead(), envelope);
                 }
-                pack.add(type, id, sealed, len);
+                pack.add(type, id, sealed, 0, sealedLen, len);
             } catch (IOException | RuntimeException e) {
                 synchronized (this) {
                     pending.remove(id);
@@ -426,7 +433,7 @@ public final class Repository implements AutoCloseable {
                 throw e;
             }
             chunksAdded.incrementAndGet();
-            bytesAdded.addAndGet(sealed.length);
+            bytesAdded.addAndGet(sealedLen);
             if (pack.size() >= config.packSize()) {
                 full = pack;
                 pack = null;
@@ -588,7 +595,10 @@ public final class Repository implements AutoCloseable {
                 throw new IOException("storing a pack failed: " + e.getCause(), e.getCause());
             }
         }
-        checkUploads();
+        IOException failed = uploadFailure;
+        if (failed != null) {
+            throw new IOException(failed.getMessage(), failed);
+        }
         writeIndex();
     }
 
@@ -679,6 +689,33 @@ public final class Repository implements AutoCloseable {
         String name = loc.pack().objectName();
         byte[] sealed = store.getRange(name, loc.entry().offset(), loc.entry().length());
         return openChunk(name, loc.entry(), sealed, 0);
+    }
+
+    /**
+     * Opens one sealed chunk read from {@code buf} at {@code off} into this thread's scratch buffer and checks
+     * it against its entry; the plaintext is {@code scratch().out()[0, entry.rawLength())} until this thread's
+     * next chunk.
+     */
+    public Envelope.Scratch openChunkInScratch(String packName, PackEntry e, byte[] buf, int off)
+            throws RepositoryException {
+        Envelope.Scratch s = Envelope.Scratch.local();
+        int n;
+        try {
+            n = Envelope.openInto(key.aead(), Envelope.chunkAad(e.type(), e.id()), buf, off, e.length(),
+                    e.rawLength(), s);
+        } catch (Aead.AuthenticationException ex) {
+            throw new RepositoryException.Damaged(packName, "chunk " + e.id().shortHex() + " at offset " + e.offset()
+                    + " does not decrypt: " + ex.getMessage());
+        }
+        if (n != e.rawLength()) {
+            throw new RepositoryException.Damaged(packName, "chunk " + e.id().shortHex() + " is " + n
+                    + " bytes, its entry says " + e.rawLength());
+        }
+        if (!key.chunkId(s.out(), 0, n).equals(e.id())) {
+            throw new RepositoryException.Damaged(packName, "chunk " + e.id().shortHex()
+                    + " does not hash to its id");
+        }
+        return s;
     }
 
     /** Opens one sealed chunk read from {@code buf} at {@code off} and checks it against its entry. */

@@ -82,11 +82,18 @@ public final class LocalStore implements Store {
 
     @Override
     public byte[] getRange(String name, long offset, int length) throws IOException {
-        if (offset < 0 || length < 0) {
+        byte[] out = new byte[length];
+        readRange(name, offset, out, length);
+        return out;
+    }
+
+    @Override
+    public void readRange(String name, long offset, byte[] into, int length) throws IOException {
+        if (offset < 0 || length < 0 || length > into.length) {
             throw new IllegalArgumentException("invalid range " + offset + "+" + length);
         }
         try (FileChannel ch = FileChannel.open(path(name), StandardOpenOption.READ)) {
-            ByteBuffer buf = ByteBuffer.allocate(length);
+            ByteBuffer buf = ByteBuffer.wrap(into, 0, length);
             long pos = offset;
             while (buf.hasRemaining()) {
                 int n = ch.read(buf, pos);
@@ -96,7 +103,6 @@ public final class LocalStore implements Store {
                 }
                 pos += n;
             }
-            return buf.array();
         } catch (NoSuchFileException e) {
             throw new NoSuchObjectException(location(), name);
         }

@@ -36,6 +36,14 @@ public interface Store extends AutoCloseable {
      */
     byte[] getRange(String name, long offset, int length) throws IOException;
 
+    /**
+     * Reads {@code length} bytes at {@code offset} into {@code into} (from index 0), like {@link #getRange};
+     * stores that can read into a caller's buffer avoid an allocation per read.
+     */
+    default void readRange(String name, long offset, byte[] into, int length) throws IOException {
+        System.arraycopy(getRange(name, offset, length), 0, into, 0, length);
+    }
+
     /** Stores {@code data} under {@code name}, atomically and durably, replacing any previous object. */
     void put(String name, byte[] data) throws IOException;
 
