@@ -9,6 +9,8 @@ Usage (a repository in a local directory; copy an S3 repository to a directory f
     FERRY_PASSWORD=... docs/recover.py REPO chunks            # list every chunk: id type size pack offset
     FERRY_PASSWORD=... docs/recover.py REPO cat CHUNK_ID      # write one chunk's plaintext to stdout
     FERRY_PASSWORD=... docs/recover.py REPO dump DIR          # write every chunk to DIR/<id>, checked
+    FERRY_PASSWORD=... docs/recover.py REPO snapshots         # list snapshots: id time kind source
+    FERRY_PASSWORD=... docs/recover.py REPO restore-block SNAPSHOT_ID OUT   # a block snapshot into file OUT
     docs/recover.py --key-file FILE REPO ...                  # open with a key file instead of a password
 
 Every chunk is authenticated (AES-256-GCM) and re-hashed (HMAC-SHA-256) before it is written out.
@@ -123,6 +125,38 @@ def read_chunk(repo, enc_key, id_key, cid, where):
     return plain
 
 
+def read_snapshot(repo, enc_key, sid):
+    data = open(os.path.join(repo, "snapshots", sid), "rb").read()
+    if hashlib.sha256(data).hexdigest() != sid:
+        fail("snapshots/%s does not match its name" % sid)
+    return json.loads(envelope_open(enc_key, data, b"ferry:snapshot:v1"))
+
+
+def restore_block(repo, enc_key, id_key, chunks, snap, out_path):
+    vol = snap["volume"]
+    size, bs, per_page = vol["size"], vol["block_size"], vol["page_blocks"]
+    blocks = (size + bs - 1) // bs
+    with open(out_path, "wb") as out:
+        out.truncate(size)  # sparse: zero blocks are never written
+        for p, page_id in enumerate(vol["pages"]):
+            if page_id is None:
+                continue  # every block of this page is zero
+            page = read_chunk(repo, enc_key, id_key, page_id, chunks[page_id])
+            count = min(per_page, blocks - p * per_page)
+            if page[:4] != b"FRMP" or page[4] != 1 or struct.unpack_from("<I", page, 5)[0] != count:
+                fail("manifest page %s is not a version 1 page of %d entries" % (page_id, count))
+            for i in range(count):
+                cid = page[9 + 32 * i:9 + 32 * (i + 1)]
+                if cid == bytes(32):
+                    continue
+                b = p * per_page + i
+                data = read_chunk(repo, enc_key, id_key, cid.hex(), chunks[cid.hex()])
+                if len(data) != min(bs, size - b * bs):
+                    fail("block %d: chunk has the wrong length" % b)
+                out.seek(b * bs)
+                out.write(data)
+
+
 def main(argv):
     key_file = None
     if len(argv) > 2 and argv[1] == "--key-file":
@@ -145,6 +179,16 @@ def main(argv):
             with open(os.path.join(argv[3], cid), "wb") as out:
                 out.write(read_chunk(repo, enc_key, id_key, cid, where))
         print("%d chunks written to %s" % (len(chunks), argv[3]))
+    elif command == "snapshots":
+        for sid in sorted(os.listdir(os.path.join(repo, "snapshots"))):
+            snap = read_snapshot(repo, enc_key, sid)
+            print("%s %s %s %s" % (sid, snap["time"], snap["kind"], snap["source"]))
+    elif command == "restore-block" and len(argv) == 5:
+        snap = read_snapshot(repo, enc_key, argv[3])
+        if snap["kind"] != "block":
+            fail("snapshot %s is not a block snapshot" % argv[3])
+        restore_block(repo, enc_key, id_key, chunks, snap, argv[4])
+        print("restored %d bytes into %s" % (snap["volume"]["size"], argv[4]))
     else:
         fail(__doc__)
 

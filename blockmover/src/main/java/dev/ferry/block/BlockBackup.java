@@ -321,7 +321,7 @@ public final class BlockBackup {
     }
 
     /** Checks that a snapshot's manifest is consistent with its volume size, before anything relies on it. */
-    static void checkVolume(Snapshots.Stored s) throws RepositoryException {
+    public static void checkVolume(Snapshots.Stored s) throws RepositoryException {
         Snapshot.Volume v = s.snapshot().volume();
         if (!Snapshot.KIND_BLOCK.equals(s.snapshot().kind()) || v == null) {
             throw new RepositoryException("snapshot " + s.shortId() + " is a " + s.snapshot().kind()

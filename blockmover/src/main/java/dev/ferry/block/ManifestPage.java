@@ -74,7 +74,8 @@ public final class ManifestPage {
         return b.array();
     }
 
-    static ManifestPage decode(byte[] plain) {
+    /** Parses a page's plaintext; {@link IllegalArgumentException} if it is not a valid page. */
+    public static ManifestPage decode(byte[] plain) {
         ByteBuffer b = ByteBuffer.wrap(plain).order(ByteOrder.LITTLE_ENDIAN);
         if (plain.length < HEADER || !Arrays.equals(plain, 0, 4, MAGIC, 0, 4)) {
             throw new IllegalArgumentException("not a manifest page");

@@ -10,7 +10,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
 @Command(name = "verify", description = {
-        "Check the repository's structure: key slots, index files, and that every indexed chunk is in its pack.",
+        "Check the repository's structure: key slots, index files, that every indexed chunk is in its pack,",
+        "and that every chunk a snapshot uses is indexed.",
         "With --read-data, also download every pack and decrypt and re-hash every chunk."})
 final class VerifyCommand implements Callable<Integer> {
     @ParentCommand
@@ -40,8 +41,8 @@ final class VerifyCommand implements Callable<Integer> {
             for (String e : r.errors()) {
                 main.out.println("error: " + e);
             }
-            main.out.printf("checked %s: %d key slot(s), %d index file(s), %d pack(s), %d chunk(s)%s%n",
-                    store.location(), r.keySlots(), r.indexFiles(), r.packs(), r.chunks(),
+            main.out.printf("checked %s: %d key slot(s), %d index file(s), %d pack(s), %d chunk(s), %d snapshot(s)%s%n",
+                    store.location(), r.keySlots(), r.indexFiles(), r.packs(), r.chunks(), r.snapshots(),
                     readData ? ", read " + Sizes.human(r.bytesRead()) : "");
             if (r.ok()) {
                 main.out.println("no errors were found");

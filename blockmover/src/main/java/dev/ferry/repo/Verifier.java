@@ -46,7 +46,7 @@ public final class Verifier {
     }
 
     /** What verify found. Errors are damage; warnings are leftovers that do not lose data. */
-    public record Report(int keySlots, int indexFiles, int packs, long chunks, long bytesRead,
+    public record Report(int keySlots, int indexFiles, int packs, long chunks, int snapshots, long bytesRead,
                          List<String> errors, List<String> warnings) {
         public boolean ok() {
             return errors.isEmpty();
@@ -87,6 +87,15 @@ public final class Verifier {
                     distinct.add(p.getKey(), e);
                 }
             }
+        }
+
+        progress.accept("checking snapshots");
+        List<RepositoryException> snapErrors = new ArrayList<>();
+        List<Snapshots.Stored> snaps = new Snapshots(repo).list(snapErrors);
+        snapErrors.forEach(e -> errors.add(e.getMessage()));
+        int snapshotCount = snaps.size() + snapErrors.size();
+        for (Snapshots.Stored s : snaps) {
+            checkSnapshot(s, distinct, errors);
         }
 
         progress.accept("listing packs");
@@ -137,7 +146,64 @@ public final class Verifier {
         List<String> sortedWarnings = new ArrayList<>(warnings);
         Collections.sort(sortedWarnings);
         return new Report(slots.size(), indexFiles.size() + indexErrors.size(), expected.size(), distinct.size(),
-                bytesRead.get(), sortedErrors, sortedWarnings);
+                snapshotCount, bytesRead.get(), sortedErrors, sortedWarnings);
+    }
+
+    /**
+     * Checks that a snapshot's manifest is consistent and that every chunk it uses (pages and blocks) is
+     * indexed; pages are read and authenticated, data chunks are checked with the packs.
+     */
+    private void checkSnapshot(Snapshots.Stored s, ChunkIndex index, List<String> errors) throws IOException {
+        String name = Snapshots.PREFIX + s.id();
+        if (!Snapshot.KIND_BLOCK.equals(s.snapshot().kind())) {
+            errors.add(name + ": snapshot of unknown kind '" + s.snapshot().kind() + "'");
+            return;
+        }
+        try {
+            dev.ferry.block.BlockBackup.checkVolume(s);
+        } catch (RepositoryException e) {
+            errors.add(e.getMessage());
+            return;
+        }
+        Snapshot.Volume v = s.snapshot().volume();
+        int missing = 0;
+        for (int p = 0; p < v.pages().size(); p++) {
+            if (v.pages().get(p) == null) {
+                continue;
+            }
+            ChunkId pageId = ChunkId.parse(v.pages().get(p));
+            var loc = index.lookup(pageId);
+            if (loc.isEmpty()) {
+                errors.add(name + ": manifest page " + p + " (" + pageId.shortHex() + ") is in no index file");
+                continue;
+            }
+            dev.ferry.block.ManifestPage page;
+            try {
+                String pack = loc.get().pack().objectName();
+                byte[] sealed = store.getRange(pack, loc.get().entry().offset(), loc.get().entry().length());
+                page = dev.ferry.block.ManifestPage.decode(repo.openChunk(pack, loc.get().entry(), sealed, 0));
+            } catch (RepositoryException | IllegalArgumentException e) {
+                errors.add(name + ": manifest page " + p + " cannot be read: " + e.getMessage());
+                continue;
+            } catch (NoSuchObjectException e) {
+                continue; // the missing pack is reported with the packs
+            }
+            if (page.count() != v.blocksInPage(p)) {
+                errors.add(name + ": manifest page " + p + " has " + page.count() + " entries, not "
+                        + v.blocksInPage(p));
+                continue;
+            }
+            for (int i = 0; i < page.count(); i++) {
+                ChunkId c = page.get(i);
+                if (c != null && !index.contains(c) && missing++ < 10) {
+                    errors.add(name + ": block " + ((long) p * v.pageBlocks() + i) + " uses chunk " + c.shortHex()
+                            + ", which is in no index file");
+                }
+            }
+        }
+        if (missing > 10) {
+            errors.add(name + ": " + (missing - 10) + " more blocks use chunks that are in no index file");
+        }
     }
 
     /**

@@ -203,4 +203,19 @@ class BlockCliTest {
         assertTrue(r.err().contains("making a full backup"), r.toString());
         assertEquals(3 << 20, json(r).get("bytes_read").asLong());
     }
+
+    @Test
+    void verifyFindsSnapshotsWhoseDataIsNoLongerIndexed() throws Exception {
+        ok("backup", "block", vol.toString());
+        CliRunner.Result good = ok("verify");
+        assertTrue(good.out().contains("1 snapshot(s)"), good.toString());
+        try (var s = Files.list(dir.resolve("repo/index"))) {
+            for (Path p : s.toList()) {
+                Files.delete(p);
+            }
+        }
+        CliRunner.Result bad = cli.run("verify");
+        assertEquals(ExitCodes.DAMAGE, bad.exitCode(), bad.toString());
+        assertTrue(bad.out().contains("is in no index file"), bad.toString());
+    }
 }

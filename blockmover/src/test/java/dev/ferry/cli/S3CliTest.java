@@ -64,7 +64,7 @@ class S3CliTest {
         }
         CliRunner.Result verify = cli.run("verify", "--read-data");
         assertEquals(0, verify.exitCode(), verify.toString());
-        assertTrue(verify.out().contains("30 chunk(s), read 2.9 MiB"), verify.toString());
+        assertTrue(verify.out().contains("30 chunk(s), 0 snapshot(s), read 2.9 MiB"), verify.toString());
 
         CliRunner.Result wrong;
         cli.env.put("FERRY_PASSWORD", "nope");
