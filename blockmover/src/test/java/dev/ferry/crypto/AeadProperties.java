@@ -1,6 +1,7 @@
 package dev.ferry.crypto;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.Arrays;
@@ -12,14 +13,19 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.constraints.IntRange;
 
-/** Ferry's sliced AES-GCM agrees with the JDK's reference AES-GCM in both directions, at every size. */
+/**
+ * Ferry's AES-GCM agrees with the JDK's reference AES-GCM in both directions, at every size: the native
+ * provider where it loads, and the sliced JDK path that is used where it does not.
+ */
 class AeadProperties {
     private final byte[] key = new byte[32];
     private final Aead aead;
+    private final Aead sliced;
 
     AeadProperties() {
         new Random(42).nextBytes(key);
         aead = new Aead(key);
+        sliced = new Aead(key, null);
     }
 
     private static byte[] random(long seed, int n) {
@@ -56,10 +62,23 @@ class AeadProperties {
                                           @ForAll @IntRange(min = 0, max = 200_000) int raw) throws Exception {
         byte[] plain = random(seed, size(pick, raw));
         byte[] aad = random(seed + 1, (int) Math.floorMod(seed, 40L));
-        byte[] sealed = aead.seal(aad, plain);
-        assertArrayEquals(plain, referenceOpen(aad, sealed));
-        byte[] reference = referenceSeal(aad, random(seed + 2, 12), plain);
-        assertArrayEquals(plain, aead.open(aad, reference));
+        for (Aead a : new Aead[] {aead, sliced}) {
+            byte[] sealed = a.seal(aad, plain);
+            assertArrayEquals(plain, referenceOpen(aad, sealed));
+            byte[] reference = referenceSeal(aad, random(seed + 2, 12), plain);
+            assertArrayEquals(plain, a.open(aad, reference));
+            byte[] into = new byte[plain.length + 5];
+            assertEquals(plain.length, a.openInto(aad, reference, 0, reference.length, into, 5));
+            assertArrayEquals(plain, Arrays.copyOfRange(into, 5, into.length));
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void theNativeProviderLoadsOnThisPlatform() {
+        // the reference machines are Linux x86-64: the native path is the one that runs there
+        org.junit.jupiter.api.Assumptions.assumeTrue(System.getProperty("os.name").equals("Linux")
+                && System.getProperty("os.arch").equals("amd64"));
+        org.junit.jupiter.api.Assertions.assertNotNull(NativeCrypto.provider(), NativeCrypto.describe());
     }
 
     @Property(tries = 60)
@@ -67,10 +86,13 @@ class AeadProperties {
                                       @ForAll @IntRange(min = 1, max = 100_000) int raw,
                                       @ForAll @IntRange(min = 0) int where) {
         byte[] plain = random(seed, Math.max(1, size(pick, raw)));
-        byte[] sealed = aead.seal(new byte[] {1}, plain);
+        byte[] sealed = (seed % 2 == 0 ? aead : sliced).seal(new byte[] {1}, plain);
         byte[] flipped = sealed.clone();
         flipped[where % flipped.length] ^= 0x01;
         assertThrows(Aead.AuthenticationException.class, () -> aead.open(new byte[] {1}, flipped));
+        assertThrows(Aead.AuthenticationException.class, () -> sliced.open(new byte[] {1}, flipped));
+        assertThrows(Aead.AuthenticationException.class,
+                () -> aead.openInto(new byte[] {1}, flipped, 0, flipped.length, new byte[flipped.length], 0));
         assertThrows(Aead.AuthenticationException.class, () -> aead.open(new byte[] {2}, sealed));
         assertThrows(Aead.AuthenticationException.class,
                 () -> aead.open(new byte[] {1}, Arrays.copyOf(sealed, sealed.length - 1)));
