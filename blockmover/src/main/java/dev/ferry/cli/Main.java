@@ -111,6 +111,14 @@ public final class Main {
             err.println("ferry: " + ex.getMessage());
             return ExitCodes.WRONG_KEY;
         }
+        if (ex instanceof java.nio.file.NoSuchFileException e && e.getReason() == null) {
+            err.println("ferry: no such file or directory: " + e.getFile());
+            return ExitCodes.ERROR;
+        }
+        if (ex instanceof java.nio.file.AccessDeniedException e && e.getReason() == null) {
+            err.println("ferry: permission denied: " + e.getFile());
+            return ExitCodes.ERROR;
+        }
         if (ex instanceof IOException || ex instanceof IllegalArgumentException) {
             err.println("ferry: " + ex.getMessage());
             if (verbose.length > 1) {

@@ -192,6 +192,10 @@ class BlockCliTest {
         assertEquals(ExitCodes.ERROR, cli.run("backup", "block", vol.toString(), "--tag", "novalue").exitCode());
         assertEquals(ExitCodes.ERROR, cli.run("restore", "block", "ffff", dir.resolve("x").toString()).exitCode());
         assertEquals(ExitCodes.ERROR, cli.run("restore", "block", "latest", dir.toString()).exitCode());
+        CliRunner.Result noDir = cli.run("restore", "block", "latest", dir.resolve("no/such/dir/out.img").toString());
+        assertEquals(ExitCodes.ERROR, noDir.exitCode());
+        assertTrue(noDir.err().contains("no such file or directory: " + dir.resolve("no/such/dir/out.img")),
+                noDir.toString());
         assertEquals(ExitCodes.USAGE, cli.run("forget").exitCode());
         assertEquals(1, json(ok("snapshots", "--json")).size(), "nothing bad input did changed the repository");
         assertFalse(Files.exists(dir.resolve("x")));
