@@ -94,8 +94,17 @@ final class RestoreCommand {
                             + "; blocks already in place are checked and skipped");
                 }
                 long size = snap.snapshot().volume().size();
+                FileVolume target;
+                try {
+                    target = FileVolume.openForWriting(abs, size, exists && !device && !resume);
+                } catch (IOException | RuntimeException e) {
+                    if (!resume) { // nothing was written: no restore to resume
+                        Files.deleteIfExists(note);
+                    }
+                    throw e;
+                }
                 BlockRestore.Result r;
-                try (FileVolume out = FileVolume.openForWriting(abs, size, exists && !device && !resume);
+                try (FileVolume out = target;
                      Main.Progress progress = main.progress("restore", size)) {
                     r = new BlockRestore(repo, snap, out, threads).run(progress);
                 }

@@ -196,6 +196,9 @@ class BlockCliTest {
         assertEquals(ExitCodes.ERROR, noDir.exitCode());
         assertTrue(noDir.err().contains("no such file or directory: " + dir.resolve("no/such/dir/out.img")),
                 noDir.toString());
+        try (var notes = Files.list(dir.resolve("state"))) {
+            assertEquals(0, notes.count(), "a restore that wrote nothing leaves no note to resume");
+        }
         assertEquals(ExitCodes.USAGE, cli.run("forget").exitCode());
         assertEquals(1, json(ok("snapshots", "--json")).size(), "nothing bad input did changed the repository");
         assertFalse(Files.exists(dir.resolve("x")));
