@@ -10,19 +10,17 @@ import dev.ferry.repo.RepositoryException;
 import dev.ferry.repo.RepositoryLock;
 import dev.ferry.repo.Snapshot;
 import dev.ferry.repo.Snapshots;
+import dev.ferry.util.Threads;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.time.Clock;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -164,11 +162,7 @@ public final class BlockBackup {
         BlockingQueue<byte[]> buffers = new ArrayBlockingQueue<>(threads * 2 + 2);
         AtomicInteger allocated = new AtomicInteger();
         int maxBuffers = threads * 2 + 2;
-        ExecutorService workers = Executors.newFixedThreadPool(threads, r -> {
-            Thread t = new Thread(r, "ferry-backup-worker");
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService workers = Threads.pool(threads, "ferry-backup-worker");
         try {
             for (int p = 0; p < pages && failure.get() == null; p++) {
                 long first = (long) p * pageBlocks;
@@ -248,17 +242,7 @@ public final class BlockBackup {
         } catch (IOException | RuntimeException e) {
             failure.compareAndSet(null, e);
         } finally {
-            // let queued blocks finish (they stop early after a failure) so nothing writes behind our back
-            workers.shutdown();
-            try {
-                while (!workers.awaitTermination(1, TimeUnit.MINUTES)) {
-                    log.debug("waiting for backup workers");
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                workers.shutdownNow();
-                failure.compareAndSet(null, new InterruptedIOException("backup interrupted"));
-            }
+            Threads.drain(workers, failure, "backup");
         }
         Throwable f = failure.get();
         if (f != null) {
@@ -267,10 +251,7 @@ public final class BlockBackup {
             } catch (IOException | RuntimeException e) {
                 f.addSuppressed(e);
             }
-            if (f instanceof IOException io) {
-                throw io;
-            }
-            throw (RuntimeException) f;
+            Threads.rethrow(f);
         }
         Snapshot.Volume volume = new Snapshot.Volume(size, blockSize, pageBlocks, Arrays.asList(pageIds));
         if (req.lock() != null) {

@@ -10,6 +10,7 @@ import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryException;
 import dev.ferry.repo.Snapshot;
 import dev.ferry.repo.Snapshots;
+import dev.ferry.util.Threads;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.util.ArrayList;
@@ -19,9 +20,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
@@ -83,11 +82,7 @@ public final class BlockRestore {
         AtomicLong zeros = new AtomicLong();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         int fetchers = Math.max(4, threads * 2);
-        ExecutorService pool = Executors.newFixedThreadPool(fetchers, r -> {
-            Thread t = new Thread(r, "ferry-restore");
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService pool = Threads.pool(fetchers, "ferry-restore");
         Semaphore inFlight = new Semaphore(fetchers);
         int bs = volume.blockSize();
         try {
@@ -181,23 +176,9 @@ public final class BlockRestore {
         } catch (IOException | RuntimeException e) {
             failure.compareAndSet(null, e);
         } finally {
-            pool.shutdown();
-            try {
-                while (!pool.awaitTermination(1, TimeUnit.MINUTES)) {
-                    log.debug("waiting for restore threads");
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                pool.shutdownNow();
-            }
+            Threads.drain(pool, failure, "restore");
         }
-        Throwable f = failure.get();
-        if (f != null) {
-            if (f instanceof IOException io) {
-                throw io;
-            }
-            throw (RuntimeException) f;
-        }
+        Threads.rethrow(failure.get());
         target.sync();
         double duration = (System.nanoTime() - start) / 1e9;
         log.info("restored snapshot {}: {} bytes written, {} already in place, {} zero blocks", snapshot.shortId(),

@@ -1,6 +1,7 @@
 package dev.ferry.block;
 
 import dev.ferry.engine.VolumeWriter;
+import dev.ferry.util.Threads;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -157,7 +158,7 @@ public final class FileVolume implements VolumeWriter {
         }
         if (dirty.addAndGet(len) >= WRITEBACK_BYTES && flushing.compareAndSet(false, true)) {
             dirty.set(0);
-            Thread t = new Thread(() -> {
+            Thread t = Threads.daemon("ferry-writeback").newThread(() -> {
                 try {
                     channel.force(false);
                 } catch (IOException e) {
@@ -165,8 +166,7 @@ public final class FileVolume implements VolumeWriter {
                 } finally {
                     flushing.set(false);
                 }
-            }, "ferry-writeback");
-            t.setDaemon(true);
+            });
             flusher = t;
             t.start();
         }

@@ -69,7 +69,6 @@ public final class Envelope {
         byte[] out = new byte[0];
         byte[] sample = new byte[0];
         private com.github.luben.zstd.ZstdCompressCtx cctx;
-        private com.github.luben.zstd.ZstdDecompressCtx dctx;
 
         com.github.luben.zstd.ZstdCompressCtx compressor(int level) {
             if (cctx == null) {
@@ -80,12 +79,6 @@ public final class Envelope {
             return cctx;
         }
 
-        com.github.luben.zstd.ZstdDecompressCtx decompressor() {
-            if (dctx == null) {
-                dctx = new com.github.luben.zstd.ZstdDecompressCtx();
-            }
-            return dctx;
-        }
 
         private static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
 
@@ -140,26 +133,35 @@ public final class Envelope {
             throws Aead.AuthenticationException {
         s.plain = Scratch.ensure(s.plain, Math.max(0, len - Aead.OVERHEAD));
         int n = aead.openInto(aad, sealed, off, len, s.plain, 0);
+        return decode(s.plain, n, maxLength, s);
+    }
+
+    /** One zstd decompression context per thread, reused. */
+    private static final ThreadLocal<com.github.luben.zstd.ZstdDecompressCtx> DECOMPRESSOR =
+            ThreadLocal.withInitial(com.github.luben.zstd.ZstdDecompressCtx::new);
+
+    /** Decodes {@code encoding byte || body} ({@code plain[0, n)}) into {@code s.out}; returns its length. */
+    private static int decode(byte[] plain, int n, int maxLength, Scratch s) throws Aead.AuthenticationException {
         if (n == 0) {
             throw new Aead.AuthenticationException("sealed object has no encoding byte");
         }
-        switch (s.plain[0]) {
+        switch (plain[0]) {
             case RAW:
                 if (n - 1 > maxLength) {
                     throw new Aead.AuthenticationException("data of " + (n - 1) + " bytes exceeds " + maxLength);
                 }
                 s.out = Scratch.ensure(s.out, n - 1);
-                System.arraycopy(s.plain, 1, s.out, 0, n - 1);
+                System.arraycopy(plain, 1, s.out, 0, n - 1);
                 return n - 1;
             case ZSTD: {
-                long size = Zstd.getFrameContentSize(s.plain, 1, n - 1);
+                long size = Zstd.getFrameContentSize(plain, 1, n - 1);
                 if (size < 0 || size > maxLength) {
                     throw new Aead.AuthenticationException("zstd frame has no valid content size (" + size + ")");
                 }
                 s.out = Scratch.ensure(s.out, (int) size);
                 int got;
                 try {
-                    got = s.decompressor().decompressByteArray(s.out, 0, (int) size, s.plain, 1, n - 1);
+                    got = DECOMPRESSOR.get().decompressByteArray(s.out, 0, (int) size, plain, 1, n - 1);
                 } catch (com.github.luben.zstd.ZstdException e) {
                     throw new Aead.AuthenticationException("zstd frame does not decode: " + e.getMessage());
                 }
@@ -169,7 +171,7 @@ public final class Envelope {
                 return (int) size;
             }
             default:
-                throw new Aead.AuthenticationException("unknown encoding " + (s.plain[0] & 0xFF));
+                throw new Aead.AuthenticationException("unknown encoding " + (plain[0] & 0xFF));
         }
     }
 
@@ -180,7 +182,6 @@ public final class Envelope {
         return java.util.Arrays.copyOf(s.sealed, n);
     }
 
-
     /**
      * Authenticates, decrypts and decompresses.
      *
@@ -189,26 +190,8 @@ public final class Envelope {
     public static byte[] open(Aead aead, byte[] aad, byte[] sealed, int off, int len)
             throws Aead.AuthenticationException {
         byte[] plain = aead.open(aad, sealed, off, len);
-        if (plain.length == 0) {
-            throw new Aead.AuthenticationException("sealed object has no encoding byte");
-        }
-        switch (plain[0]) {
-            case RAW:
-                return java.util.Arrays.copyOfRange(plain, 1, plain.length);
-            case ZSTD: {
-                long size = Zstd.getFrameContentSize(plain, 1, plain.length - 1);
-                if (size < 0 || size > MAX_PLAINTEXT) {
-                    throw new Aead.AuthenticationException("zstd frame has no valid content size (" + size + ")");
-                }
-                byte[] out = new byte[(int) size];
-                long n = Zstd.decompressByteArray(out, 0, out.length, plain, 1, plain.length - 1);
-                if (Zstd.isError(n) || n != size) {
-                    throw new Aead.AuthenticationException("zstd frame does not decode: " + Zstd.getErrorName(n));
-                }
-                return out;
-            }
-            default:
-                throw new Aead.AuthenticationException("unknown encoding " + (plain[0] & 0xFF));
-        }
+        Scratch exact = new Scratch(); // its output buffer is allocated at exactly the decoded size
+        int n = decode(plain, plain.length, MAX_PLAINTEXT, exact);
+        return exact.out.length == n ? exact.out : java.util.Arrays.copyOf(exact.out, n);
     }
 }

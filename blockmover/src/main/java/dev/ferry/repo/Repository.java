@@ -5,6 +5,7 @@ import dev.ferry.crypto.Hashes;
 import dev.ferry.store.NoSuchObjectException;
 import dev.ferry.store.Store;
 import dev.ferry.store.StoreObject;
+import dev.ferry.util.Threads;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,7 +21,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicLong;
@@ -66,7 +66,6 @@ public final class Repository implements AutoCloseable {
     private final Set<String> knownIndexFiles = new HashSet<>(); // index files loaded or written by this process
     private final AtomicLong chunksAdded = new AtomicLong();
     private final AtomicLong bytesAdded = new AtomicLong();
-    private final AtomicLong chunksDeduplicated = new AtomicLong();
     // pack uploads run beside the writers; the semaphore bounds packs waiting on disk (backpressure)
     private final Semaphore uploadSlots = new Semaphore(UPLOADS_IN_FLIGHT);
     private final List<Future<?>> uploads = new ArrayList<>();
@@ -211,36 +210,7 @@ public final class Repository implements AutoCloseable {
                 log.warn("ignoring unexpected object {} in index/", o.name());
             }
         }
-        ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, Math.min(8, names.size())));
-        try {
-            List<Future<IndexFile>> futures = new ArrayList<>();
-            for (String name : names) {
-                futures.add(pool.submit(() -> IndexFile.open(name, store.get(name), aead)));
-            }
-            Map<String, IndexFile> out = new LinkedHashMap<>();
-            for (int i = 0; i < futures.size(); i++) {
-                try {
-                    out.put(names.get(i), futures.get(i).get());
-                } catch (ExecutionException e) {
-                    Throwable c = e.getCause();
-                    if (c instanceof NoSuchObjectException gone) {
-                        throw gone;
-                    }
-                    RepositoryException re = c instanceof RepositoryException r ? r
-                            : new RepositoryException("cannot read " + names.get(i) + ": " + c.getMessage(), c);
-                    if (errors == null) {
-                        throw re;
-                    }
-                    errors.add(re);
-                }
-            }
-            return out;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new java.io.InterruptedIOException("interrupted while reading the index");
-        } finally {
-            pool.shutdownNow();
-        }
+        return ParallelReads.openAll(store, names, (name, bytes) -> IndexFile.open(name, bytes, aead), errors, false);
     }
 
     /** Adds the entries of an index file to the in-memory index (one read after this process opened it). */
@@ -357,11 +327,6 @@ public final class Repository implements AutoCloseable {
         return bytesAdded.get();
     }
 
-    /** Chunks this process was asked to save that the repository already held. */
-    public long chunksDeduplicated() {
-        return chunksDeduplicated.get();
-    }
-
     /**
      * Stores a chunk unless the repository already has it, and returns its id. Hashing, compression and
      * encryption run in the calling thread, so callers get parallelism by calling from several threads. A full
@@ -389,7 +354,6 @@ public final class Repository implements AutoCloseable {
     public boolean saveWithId(BlobType type, ChunkId id, byte[] data, int off, int len) throws IOException {
         checkUploads();
         if (contains(id)) {
-            chunksDeduplicated.incrementAndGet();
             return false;
         }
         Envelope.Scratch s = Envelope.Scratch.local();
@@ -415,7 +379,6 @@ public final class Repository implements AutoCloseable {
             synchronized (this) {
                 // again: another thread may have stored it while this one sealed it
                 if ((dedup && index.contains(id)) || !pending.add(id)) {
-                    chunksDeduplicated.incrementAndGet();
                     return false;
                 }
             }
@@ -463,11 +426,7 @@ public final class Repository implements AutoCloseable {
         }
         synchronized (this) {
             if (uploader == null) {
-                uploader = Executors.newFixedThreadPool(UPLOAD_THREADS, r -> {
-                    Thread t = new Thread(r, "ferry-pack-upload");
-                    t.setDaemon(true);
-                    return t;
-                });
+                uploader = Threads.pool(UPLOAD_THREADS, "ferry-pack-upload");
             }
             uploads.removeIf(Future::isDone);
             uploads.add(uploader.submit(() -> {
@@ -702,7 +661,7 @@ public final class Repository implements AutoCloseable {
         int n;
         try {
             n = Envelope.openInto(key.aead(), Envelope.chunkAad(e.type(), e.id()), buf, off, e.length(),
-                    e.rawLength(), s);
+                    Envelope.MAX_PLAINTEXT, s);
         } catch (Aead.AuthenticationException ex) {
             throw new RepositoryException.Damaged(packName, "chunk " + e.id().shortHex() + " at offset " + e.offset()
                     + " does not decrypt: " + ex.getMessage());
@@ -720,22 +679,7 @@ public final class Repository implements AutoCloseable {
 
     /** Opens one sealed chunk read from {@code buf} at {@code off} and checks it against its entry. */
     public byte[] openChunk(String packName, PackEntry e, byte[] buf, int off) throws RepositoryException {
-        byte[] plain;
-        try {
-            plain = Envelope.open(key.aead(), Envelope.chunkAad(e.type(), e.id()), buf, off, e.length());
-        } catch (Aead.AuthenticationException ex) {
-            throw new RepositoryException.Damaged(packName, "chunk " + e.id().shortHex() + " at offset " + e.offset()
-                    + " does not decrypt: " + ex.getMessage());
-        }
-        if (plain.length != e.rawLength()) {
-            throw new RepositoryException.Damaged(packName, "chunk " + e.id().shortHex() + " is " + plain.length
-                    + " bytes, its entry says " + e.rawLength());
-        }
-        if (!key.chunkId(plain).equals(e.id())) {
-            throw new RepositoryException.Damaged(packName, "chunk " + e.id().shortHex()
-                    + " does not hash to its id");
-        }
-        return plain;
+        return java.util.Arrays.copyOf(openChunkInScratch(packName, e, buf, off).out(), e.rawLength());
     }
 
     /** Flushes what was added, then releases nothing else: the store stays open for its owner. */

@@ -5,6 +5,7 @@ import dev.ferry.crypto.Hashes;
 import dev.ferry.store.NoSuchObjectException;
 import dev.ferry.store.Store;
 import dev.ferry.store.StoreObject;
+import dev.ferry.util.Threads;
 import java.io.IOException;
 import java.security.SecureRandom;
 import java.time.Clock;
@@ -62,11 +63,7 @@ public final class RepositoryLock implements AutoCloseable {
         this.name = name;
         this.clock = clock;
         this.base = base;
-        this.refresher = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "ferry-lock-refresh");
-            t.setDaemon(true);
-            return t;
-        });
+        this.refresher = Executors.newSingleThreadScheduledExecutor(Threads.daemon("ferry-lock-refresh"));
     }
 
     /** Writes a lock for {@code operation} and keeps it fresh until {@link #close()}. */

@@ -6,15 +6,10 @@ import dev.ferry.crypto.Hashes;
 import dev.ferry.store.NoSuchObjectException;
 import dev.ferry.store.StoreObject;
 import java.io.IOException;
-import java.io.InterruptedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.function.Predicate;
 
 /** Stores, lists, finds and deletes snapshot objects ({@code snapshots/<sha256 of the stored bytes>}). */
@@ -106,38 +101,10 @@ public final class Snapshots {
      */
     public List<Stored> list(List<RepositoryException> errors) throws IOException {
         List<String> ids = ids();
-        List<Stored> out = new ArrayList<>();
-        if (ids.isEmpty()) {
-            return out;
-        }
-        ExecutorService pool = Executors.newFixedThreadPool(Math.min(8, ids.size()));
-        try {
-            List<Future<Stored>> fs = new ArrayList<>();
-            for (String id : ids) {
-                fs.add(pool.submit(() -> open(id, repo.store().get(PREFIX + id))));
-            }
-            for (int i = 0; i < fs.size(); i++) {
-                try {
-                    out.add(fs.get(i).get());
-                } catch (ExecutionException e) {
-                    Throwable c = e.getCause();
-                    if (c instanceof NoSuchObjectException) {
-                        continue; // forgotten while we listed
-                    }
-                    RepositoryException re = c instanceof RepositoryException r ? r
-                            : new RepositoryException("cannot read snapshot " + ids.get(i) + ": " + c.getMessage(), c);
-                    if (errors == null) {
-                        throw re;
-                    }
-                    errors.add(re);
-                }
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted while reading snapshots");
-        } finally {
-            pool.shutdownNow();
-        }
+        List<String> names = ids.stream().map(id -> PREFIX + id).toList();
+        // a snapshot forgotten while we listed is simply gone
+        List<Stored> out = new ArrayList<>(ParallelReads.openAll(repo.store(), names,
+                (name, bytes) -> open(name.substring(PREFIX.length()), bytes), errors, true).values());
         out.sort(Comparator.comparing((Stored s) -> s.snapshot().time()).thenComparing(Stored::id));
         return out;
     }
