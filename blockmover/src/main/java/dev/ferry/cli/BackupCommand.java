@@ -4,6 +4,7 @@ import dev.ferry.util.Sizes;
 import dev.ferry.block.BlockBackup;
 import dev.ferry.block.FileVolume;
 import dev.ferry.engine.ChangedRanges;
+import dev.ferry.progress.ProgressReporter;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryLock;
 import dev.ferry.repo.Snapshot;
@@ -15,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
@@ -53,20 +55,15 @@ final class BackupCommand {
                 description = "Block size of the first backup of a volume (default: 1M; 4K to 64M, in 4K steps).")
         String blockSize;
 
-        @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: one per core).")
-        int threads = Runtime.getRuntime().availableProcessors();
-
-        @Option(names = "--json", description = "Print a JSON summary instead of text.")
-        boolean json;
+        @Mixin
+        JobOptions job;
 
         @Override
         public Integer call() throws Exception {
             Main main = backup.main;
             Map<String, String> tagMap = Main.parseTags(tags);
             Integer bs = blockSize == null ? null : Math.toIntExact(Math.min(Integer.MAX_VALUE, Sizes.parse(blockSize)));
-            if (threads < 1 || threads > 256) {
-                throw new IllegalArgumentException("--threads must be 1..256, got " + threads);
-            }
+            int threads = job.threads();
             if (changedRanges != null && parent == null) {
                 throw new IllegalArgumentException("--changed-ranges needs --parent: the ranges say what changed "
                         + "since a parent snapshot");
@@ -82,11 +79,11 @@ final class BackupCommand {
                     if (parent != null) {
                         parentSnap = findParent(main, repo, sourceName);
                     }
-                    BlockBackup job = new BlockBackup(repo, new BlockBackup.Request(volume, sourceName, bs, parentSnap,
+                    BlockBackup backupJob = new BlockBackup(repo, new BlockBackup.Request(volume, sourceName, bs, parentSnap,
                             parentSnap == null ? null : changes, tagMap, null, threads, lock));
                     BlockBackup.Result r;
-                    try (Main.Progress progress = main.progress("backup", job.bytesToRead())) {
-                        r = job.run(progress, main.clock(), main.hostname());
+                    try (ProgressReporter progress = main.progress("backup", backupJob.bytesToRead())) {
+                        r = backupJob.run(progress, main.clock(), main.hostname());
                     } finally {
                         repo.close();
                     }
@@ -117,7 +114,7 @@ final class BackupCommand {
         }
 
         private void print(Main main, BlockBackup.Result r, Snapshots.Stored parentSnap) throws Exception {
-            if (json) {
+            if (job.json) {
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("snapshot_id", r.snapshot().id());
                 m.put("parent", parentSnap == null ? null : parentSnap.id());

@@ -8,7 +8,6 @@ import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryException;
 import dev.ferry.store.Store;
 import dev.ferry.store.Stores;
-import dev.ferry.progress.ProgressListener;
 import dev.ferry.progress.ProgressReporter;
 import dev.ferry.repo.Json;
 import java.io.Console;
@@ -202,24 +201,8 @@ public final class Main {
     }
 
     /** Progress on stderr: a redrawn bar on a terminal, a plain line every 10 seconds otherwise. */
-    interface Progress extends ProgressListener, AutoCloseable {
-        @Override
-        void close();
-    }
-
-    Progress progress(String action, long totalBytes) {
-        ProgressReporter r = ProgressReporter.start(action, totalBytes, err, console != null);
-        return new Progress() {
-            @Override
-            public void advance(long bytes) {
-                r.advance(bytes);
-            }
-
-            @Override
-            public void close() {
-                r.close();
-            }
-        };
+    ProgressReporter progress(String action, long totalBytes) {
+        return ProgressReporter.start(action, totalBytes, err, console != null);
     }
 
     void printJson(Object value) throws IOException {

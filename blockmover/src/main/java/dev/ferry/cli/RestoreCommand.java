@@ -3,6 +3,7 @@ package dev.ferry.cli;
 import dev.ferry.block.BlockRestore;
 import dev.ferry.block.FileVolume;
 import dev.ferry.crypto.Hashes;
+import dev.ferry.progress.ProgressReporter;
 import dev.ferry.repo.Json;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.Snapshot;
@@ -18,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
@@ -44,11 +46,8 @@ final class RestoreCommand {
         @Option(names = "--force", description = "Overwrite a TARGET that already holds data.")
         boolean force;
 
-        @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: one per core).")
-        int threads = Runtime.getRuntime().availableProcessors();
-
-        @Option(names = "--json", description = "Print a JSON summary instead of text.")
-        boolean json;
+        @Mixin
+        JobOptions job;
 
         /** The note of a restore in progress, kept in the state directory until the restore succeeds. */
         record InProgress(String target, String repository, String snapshot, String started) {
@@ -57,9 +56,7 @@ final class RestoreCommand {
         @Override
         public Integer call() throws Exception {
             Main main = restore.main;
-            if (threads < 1 || threads > 256) {
-                throw new IllegalArgumentException("--threads must be 1..256, got " + threads);
-            }
+            int threads = job.threads();
             Path abs = target.toAbsolutePath().normalize();
             if (Files.isDirectory(abs)) {
                 throw new IllegalArgumentException(abs + " is a directory; a block restore writes a file or a device");
@@ -105,7 +102,7 @@ final class RestoreCommand {
                 }
                 BlockRestore.Result r;
                 try (FileVolume out = target;
-                     Main.Progress progress = main.progress("restore", size)) {
+                     ProgressReporter progress = main.progress("restore", size)) {
                     r = new BlockRestore(repo, snap, out, threads).run(progress);
                 }
                 Files.deleteIfExists(note);
@@ -135,7 +132,7 @@ final class RestoreCommand {
 
         private void print(Main main, Snapshots.Stored snap, Path abs, boolean resumed, BlockRestore.Result r)
                 throws IOException {
-            if (json) {
+            if (job.json) {
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("snapshot_id", snap.id());
                 m.put("target", abs.toString());
