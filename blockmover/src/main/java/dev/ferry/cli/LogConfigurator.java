@@ -11,7 +11,7 @@ import ch.qos.logback.core.spi.ContextAwareBase;
 
 /**
  * Logback set up in code (found through {@code META-INF/services}) rather than from XML: parsing a config file
- * costs a short-lived command a few hundred milliseconds. Quiet by default: warnings and errors on stderr;
+ * is a visible part of a short-lived command's start-up. Quiet by default: warnings and errors on stderr;
  * {@code ferry -v} raises {@code dev.ferry} to INFO, {@code -vv} to DEBUG (see {@link Main}).
  */
 public final class LogConfigurator extends ContextAwareBase implements Configurator {
