@@ -158,6 +158,8 @@ public final class BlockBackup {
         AtomicReference<Throwable> failure = new AtomicReference<>();
         AtomicLong zeroBlocks = new AtomicLong();
         AtomicLong bytesRead = new AtomicLong();
+        // pages begun but not stored: a page left out would read as all zeros, so it must fail the backup
+        AtomicInteger pagesUnsaved = new AtomicInteger();
         int threads = Math.max(1, req.threads());
         BlockingQueue<byte[]> buffers = new ArrayBlockingQueue<>(threads * 2 + 2);
         AtomicInteger allocated = new AtomicInteger();
@@ -181,11 +183,13 @@ public final class BlockBackup {
                 }
                 int pageIndex = p;
                 AtomicInteger remaining = new AtomicInteger(reads + 1);
+                pagesUnsaved.incrementAndGet();
                 Runnable pageDone = () -> {
                     if (remaining.decrementAndGet() == 0 && failure.get() == null) {
                         try {
                             pageIds[pageIndex] = page.allZero() ? null : page.save(repo).hex();
-                        } catch (IOException | RuntimeException e) {
+                            pagesUnsaved.decrementAndGet();
+                        } catch (Throwable e) { // an Error too: a page left unsaved must fail the backup
                             failure.compareAndSet(null, e);
                         }
                     }
@@ -224,12 +228,12 @@ public final class BlockBackup {
                                     repo.saveWithId(BlobType.DATA, id, block, 0, len);
                                     page.set(entry, id);
                                 }
+                                progress.advance(len);
                             }
-                        } catch (IOException | RuntimeException e) {
+                        } catch (Throwable e) { // an Error too: a block left unset would read as zero
                             failure.compareAndSet(null, e);
                         } finally {
                             buffers.offer(block);
-                            progress.advance(len);
                             pageDone.run();
                         }
                     });
@@ -243,6 +247,9 @@ public final class BlockBackup {
             failure.compareAndSet(null, e);
         } finally {
             Threads.drain(workers, failure, "backup");
+        }
+        if (failure.get() == null && pagesUnsaved.get() != 0) {
+            failure.set(new IllegalStateException(pagesUnsaved.get() + " manifest pages were not stored"));
         }
         Throwable f = failure.get();
         if (f != null) {

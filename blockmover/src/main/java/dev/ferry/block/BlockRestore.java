@@ -40,12 +40,15 @@ import org.slf4j.LoggerFactory;
 public final class BlockRestore {
     private static final Logger log = LoggerFactory.getLogger(BlockRestore.class);
     /** Neighbouring chunks of a pack are fetched in one read up to this size... */
-    static final int MAX_READ = 8 << 20;
+    static final int MAX_READ = 4 << 20;
     /** ...as long as the gap between them is at most this. */
     static final int MAX_GAP = 1 << 20;
 
-    /** One range buffer per fetch thread, reused: ranges are up to {@link #MAX_READ} bytes. */
-    private static final ThreadLocal<byte[]> RANGE = ThreadLocal.withInitial(() -> new byte[MAX_READ]);
+    /**
+     * One range buffer per fetch thread, reused and grown on demand: ranges are up to {@link #MAX_READ} bytes,
+     * or one chunk when a chunk (a block of up to 64 MiB) is larger.
+     */
+    private static final ThreadLocal<byte[]> RANGE = ThreadLocal.withInitial(() -> new byte[0]);
 
     /** What a restore did. */
     public record Result(long bytesTotal, long bytesWritten, long bytesAlreadyThere, long zeroBlocks,
@@ -139,6 +142,10 @@ public final class BlockRestore {
                             try {
                                 if (failure.get() == null) {
                                     byte[] bytes = RANGE.get();
+                                    if (bytes.length < len) {
+                                        bytes = new byte[len];
+                                        RANGE.set(bytes);
+                                    }
                                     repo.store().readRange(packName, from, bytes, len);
                                     for (Work w : batch) {
                                         byte[] plain = repo.openChunkInScratch(packName, w.entry(), bytes,
@@ -157,7 +164,7 @@ public final class BlockRestore {
                                         }
                                     }
                                 }
-                            } catch (IOException | RuntimeException ex) {
+                            } catch (Throwable ex) { // an Error too: a block left unwritten must fail the restore
                                 failure.compareAndSet(null, ex);
                             } finally {
                                 inFlight.release();
@@ -220,7 +227,7 @@ public final class BlockRestore {
                             progress.advance(len);
                         }
                     }
-                } catch (IOException | RuntimeException e) {
+                } catch (Throwable e) {
                     failure.compareAndSet(null, e);
                 } finally {
                     done.release();

@@ -49,6 +49,9 @@ final class ParallelReads {
                     out.put(names.get(i), futures.get(i).get());
                 } catch (ExecutionException e) {
                     Throwable c = e.getCause();
+                    if (c instanceof Error err) {
+                        throw err; // out of memory is not damage
+                    }
                     if (c instanceof NoSuchObjectException gone) {
                         if (skipMissing) {
                             continue;

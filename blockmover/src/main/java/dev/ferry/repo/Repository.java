@@ -432,7 +432,7 @@ public final class Repository implements AutoCloseable {
             uploads.add(uploader.submit(() -> {
                 try {
                     finishPack(w);
-                } catch (IOException | RuntimeException e) {
+                } catch (Throwable e) {
                     log.debug("storing a pack failed", e);
                     uploadFailure = e instanceof IOException io ? io : new IOException(e.toString(), e);
                 } finally {

@@ -259,4 +259,36 @@ class BlockBackupTest {
                 () -> Fixtures.restore(Fixtures.open(store), r.snapshot(), dir.resolve("out.img"), false, x -> { }));
         assertTrue(e.getMessage().contains("does not decrypt"), e.getMessage());
     }
+
+    @Test
+    void blocksLargerThanOneRangedReadRoundTrip() throws Exception {
+        // 16 MiB blocks: each chunk is larger than the restore's usual ranged read
+        long size = (40L << 20) + 3;
+        Fixtures.writeVolume(vol, size, 4 << 20, 17);
+        BlockBackup.Result r = Fixtures.backup(repo, vol, 16 << 20, null, null);
+        Path out = dir.resolve("out.img");
+        Fixtures.restore(Fixtures.open(store), r.snapshot(), out, false, x -> { });
+        assertTrue(Fixtures.sameContent(vol, out));
+    }
+
+    @Test
+    void anErrorInAWorkerFailsTheBackupAndTheRestoreInsteadOfLeavingABlockOut() throws Exception {
+        Fixtures.writeVolume(vol, 2L << 20, 256 << 10, 18);
+        // an Error (as OutOfMemoryError would be) thrown where block work is reported
+        Error boom = new Error("simulated out of memory");
+        Error e = assertThrows(Error.class, () -> Fixtures.backup(repo, vol, BS, null, null, b -> {
+            throw boom;
+        }, null));
+        assertEquals(boom, e);
+        assertTrue(new dev.ferry.repo.Snapshots(repo).list().isEmpty(), "no snapshot with a missing block");
+
+        BlockBackup.Result ok = Fixtures.backup(repo, vol, BS, null, null);
+        Path out = dir.resolve("out.img");
+        java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+        assertThrows(Error.class, () -> Fixtures.restore(repo, ok.snapshot(), out, false, b -> {
+            if (calls.incrementAndGet() == 3) {
+                throw boom;
+            }
+        }));
+    }
 }
