@@ -102,6 +102,9 @@ public final class Main {
             return new CommandLine.RunLast().execute(parsed);
         });
         cli.setExecutionExceptionHandler((ex, commandLine, parsed) -> main.report(ex));
+        for (CliExtension extension : java.util.ServiceLoader.load(CliExtension.class, Main.class.getClassLoader())) {
+            extension.register(main, cli);
+        }
         return cli.execute(args);
     }
 
@@ -140,11 +143,11 @@ public final class Main {
         }
     }
 
-    boolean progress() {
+    public boolean progress() {
         return verbose.length > 0;
     }
 
-    String repositoryUrl() {
+    public String repositoryUrl() {
         String r = repo != null ? repo : env.get("FERRY_REPOSITORY");
         if (r == null || r.isBlank()) {
             throw new IllegalArgumentException("no repository given: use -r/--repo or set FERRY_REPOSITORY");
@@ -152,7 +155,7 @@ public final class Main {
         return r;
     }
 
-    Store openStore() {
+    public Store openStore() {
         return Stores.open(repositoryUrl(), env);
     }
 
@@ -164,17 +167,32 @@ public final class Main {
         return credentials().existing(passwordFile, keyFile);
     }
 
-    Repository openRepository(Store store, boolean loadIndex) throws IOException {
+    public Repository openRepository(Store store, boolean loadIndex) throws IOException {
         KeySource key = existingKey();
         return loadIndex ? Repository.open(store, key) : Repository.openKeyOnly(store, key);
     }
 
-    Clock clock() {
+    public Clock clock() {
         return Clock.systemUTC();
     }
 
+    /** Standard output of this command line (a summary, JSON). */
+    public PrintWriter out() {
+        return out;
+    }
+
+    /** Standard error of this command line (warnings, progress). */
+    public PrintWriter err() {
+        return err;
+    }
+
+    /** The environment this command line runs with. */
+    public Map<String, String> env() {
+        return env;
+    }
+
     /** The host name recorded in snapshots and locks: $FERRY_HOSTNAME (a Kubernetes node name), else the host's. */
-    String hostname() {
+    public String hostname() {
         String h = env.get("FERRY_HOSTNAME");
         if (h != null && !h.isBlank()) {
             return h;
@@ -188,7 +206,7 @@ public final class Main {
     }
 
     /** Where Ferry notes restores in progress: $FERRY_STATE_DIR, $XDG_STATE_HOME/ferry or ~/.local/state/ferry. */
-    Path stateDir() {
+    public Path stateDir() {
         String d = env.get("FERRY_STATE_DIR");
         if (d != null && !d.isBlank()) {
             return Path.of(d);
@@ -201,20 +219,20 @@ public final class Main {
     }
 
     /** Progress on stderr: a redrawn bar on a terminal, a plain line every 10 seconds otherwise. */
-    ProgressReporter progress(String action, long totalBytes) {
+    public ProgressReporter progress(String action, long totalBytes) {
         return ProgressReporter.start(action, totalBytes, err, console != null);
     }
 
-    void printJson(Object value) throws IOException {
+    public void printJson(Object value) throws IOException {
         out.println(Json.MAPPER.writeValueAsString(value));
         out.flush();
     }
 
-    static double round3(double v) {
+    public static double round3(double v) {
         return Math.round(v * 1000) / 1000.0;
     }
 
-    static Map<String, String> parseTags(java.util.List<String> tags) {
+    public static Map<String, String> parseTags(java.util.List<String> tags) {
         Map<String, String> m = new java.util.TreeMap<>();
         for (String t : tags) {
             int eq = t.indexOf('=');
