@@ -46,7 +46,7 @@ public final class ChangedRanges {
         RoaringBitmap out = new RoaringBitmap();
         for (int i = 0; i < count; i++) {
             long first = starts[i] / blockSize;
-            long end = Math.min(blocks, (ends[i] + blockSize - 1) / blockSize);
+            long end = Math.min(blocks, ends[i] / blockSize + (ends[i] % blockSize == 0 ? 0 : 1)); // no overflow near 2^63
             if (first < end) {
                 out.add(first, end);
             }

@@ -27,6 +27,9 @@ class ChangedRangesTest {
         assertTrue(new ChangedRanges().toBlocks(4096, 1 << 20).isEmpty());
         assertThrows(IllegalArgumentException.class, () -> new ChangedRanges().add(-1, 5));
         assertThrows(IllegalArgumentException.class, () -> new ChangedRanges().add(Long.MAX_VALUE, 5));
+        // "from here to the end" as engines say it (ZFS FREE with length -1): no overflow, clipped to the volume
+        assertEquals(RoaringBitmap.bitmapOf(10, 11),
+                new ChangedRanges().add(40_960, Long.MAX_VALUE - 40_960).toBlocks(4096, 48 << 10));
     }
 
     @Test
