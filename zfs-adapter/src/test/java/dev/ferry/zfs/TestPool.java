@@ -1,0 +1,96 @@
+package dev.ferry.zfs;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
+
+/**
+ * A real ZFS pool in a sparse file, with a unique name, for one test class; {@link #close} destroys it.
+ * Needs a running ZFS (the test command installs and starts zfs-fuse). Without ZFS the tests are skipped on a
+ * developer machine and fail under CI, where ZFS must be there.
+ */
+final class TestPool implements AutoCloseable {
+    final String name;
+    final Path dir;
+    final Path mount;
+    final Zfs zfs = new Zfs("zfs", Duration.ofSeconds(120));
+
+    private TestPool(String name, Path dir) {
+        this.name = name;
+        this.dir = dir;
+        this.mount = dir.resolve("mnt");
+    }
+
+    static TestPool create(Path dir) throws IOException, InterruptedException {
+        requireZfs();
+        String name = "ferrytest" + HexFormat.of().formatHex(new SecureRandom().generateSeed(4));
+        Path img = dir.resolve(name + ".img");
+        try (var f = new java.io.RandomAccessFile(img.toFile(), "rw")) {
+            f.setLength(192L << 20);
+        }
+        TestPool p = new TestPool(name, dir);
+        cmd("zpool", "create", "-m", p.mount.toString(), name, img.toString());
+        return p;
+    }
+
+    /** Creates filesystem {@code pool/child} with the given {@code -o} properties; returns its full name. */
+    String filesystem(String child, String... props) throws IOException, InterruptedException {
+        String ds = name + "/" + child;
+        List<String> args = new java.util.ArrayList<>(List.of("zfs", "create"));
+        for (String p : props) {
+            args.add("-o");
+            args.add(p);
+        }
+        args.add(ds);
+        cmd(args.toArray(String[]::new));
+        return ds;
+    }
+
+    Path mountpoint(String dataset) throws IOException {
+        return Path.of(zfs.get(dataset).mountpoint());
+    }
+
+    static void requireZfs() {
+        boolean ok;
+        try {
+            ok = run(List.of("zpool", "list")) == 0;
+        } catch (IOException | InterruptedException e) {
+            ok = false;
+        }
+        if (!ok) {
+            if ("true".equals(System.getenv("CI"))) {
+                fail("ZFS is not running: the test command (bin/test) installs and starts zfs-fuse");
+            }
+            Assumptions.abort("no running ZFS here (start zfs-fuse, or run bin/test which does)");
+        }
+    }
+
+    static String cmd(String... args) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(args).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            throw new IOException(String.join(" ", args) + " failed: " + out);
+        }
+        return out;
+    }
+
+    private static int run(List<String> args) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(args).redirectErrorStream(true).start();
+        p.getInputStream().readAllBytes();
+        return p.waitFor(60, TimeUnit.SECONDS) ? p.exitValue() : -1;
+    }
+
+    @Override
+    public void close() throws IOException, InterruptedException {
+        cmd("zpool", "destroy", "-f", name);
+        Files.deleteIfExists(dir.resolve(name + ".img"));
+    }
+}
