@@ -11,7 +11,6 @@ import dev.ferry.repo.Snapshot;
 import dev.ferry.repo.Snapshots;
 import dev.ferry.store.Store;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -115,27 +114,10 @@ final class BackupCommand {
 
         private void print(Main main, BlockBackup.Result r, Snapshots.Stored parentSnap) throws Exception {
             if (job.json) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("snapshot_id", r.snapshot().id());
-                m.put("parent", parentSnap == null ? null : parentSnap.id());
-                m.put("source", r.snapshot().snapshot().source());
-                m.put("block_size", r.snapshot().snapshot().volume().blockSize());
-                m.put("bytes_total", r.bytesTotal());
-                m.put("bytes_read", r.bytesRead());
-                m.put("bytes_new", r.bytesNew());
-                m.put("chunks_new", r.chunksNew());
-                m.put("zero_blocks", r.zeroBlocks());
-                m.put("duration_s", Main.round3(r.durationS()));
-                main.printJson(m);
-                return;
+                main.printJson(Summaries.backupJson(r, parentSnap));
+            } else {
+                Summaries.printBackup(main.out, r, parentSnap);
             }
-            main.out.printf("snapshot %s saved%s%n", r.snapshot().shortId(),
-                    parentSnap == null ? " (full)" : " (parent " + parentSnap.shortId() + ")");
-            main.out.printf("  volume  %s, blocks of %s, %d zero blocks%n", Sizes.human(r.bytesTotal()),
-                    Sizes.human(r.snapshot().snapshot().volume().blockSize()), r.zeroBlocks());
-            main.out.printf("  read    %s in %.2f s (%s/s)%n", Sizes.human(r.bytesRead()), r.durationS(),
-                    Sizes.human((long) (r.bytesRead() / Math.max(r.durationS(), 1e-3))));
-            main.out.printf("  stored  %s new (%d chunks)%n", Sizes.human(r.bytesNew()), r.chunksNew());
         }
     }
 }

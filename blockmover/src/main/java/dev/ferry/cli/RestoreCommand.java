@@ -133,23 +133,12 @@ final class RestoreCommand {
         private void print(Main main, Snapshots.Stored snap, Path abs, boolean resumed, BlockRestore.Result r)
                 throws IOException {
             if (job.json) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("snapshot_id", snap.id());
-                m.put("target", abs.toString());
+                Map<String, Object> m = Summaries.restoreJson(r, snap, abs.toString());
                 m.put("resumed", resumed);
-                m.put("bytes_total", r.bytesTotal());
-                m.put("bytes_written", r.bytesWritten());
-                m.put("bytes_already_there", r.bytesAlreadyThere());
-                m.put("zero_blocks", r.zeroBlocks());
-                m.put("duration_s", Main.round3(r.durationS()));
                 main.printJson(m);
-                return;
+            } else {
+                Summaries.printRestore(main.out, r, snap, abs.toString(), resumed);
             }
-            main.out.printf("restored snapshot %s into %s%s%n", snap.shortId(), abs, resumed ? " (resumed)" : "");
-            main.out.printf("  volume   %s, %d zero blocks%n", Sizes.human(r.bytesTotal()), r.zeroBlocks());
-            main.out.printf("  written  %s in %.2f s (%s/s)%s%n", Sizes.human(r.bytesWritten()), r.durationS(),
-                    Sizes.human((long) (r.bytesWritten() / Math.max(r.durationS(), 1e-3))),
-                    r.bytesAlreadyThere() > 0 ? ", " + Sizes.human(r.bytesAlreadyThere()) + " already in place" : "");
         }
     }
 }

@@ -19,7 +19,10 @@ public interface Engine {
     /** Short lower-case name used on the command line and in snapshot metadata ({@code zfs}, {@code cstor}). */
     String name();
 
-    /** Snapshots of {@code volume}, oldest first. */
+    /**
+     * Snapshots of {@code volume}, oldest first. Those Ferry made carry the property
+     * {@code managed=true} ({@link dev.ferry.block.EngineBackup#MANAGED}); Ferry deletes no other.
+     */
     List<EngineSnapshot> listSnapshots(String volume) throws IOException;
 
     /** Takes a crash-consistent snapshot of {@code volume} named {@code name}. */
@@ -33,6 +36,8 @@ public interface Engine {
     /**
      * Byte ranges of the volume that may differ between {@code base} and {@code target} (a superset is fine,
      * a missed range is data loss). Empty when the engine cannot tell, in which case the whole volume is read.
+     * {@code base}'s properties include what was recorded with its backup, {@code target}'s what its
+     * {@link VolumeReader#properties()} reported.
      */
     Optional<ChangedRanges> changedRanges(EngineSnapshot base, EngineSnapshot target) throws IOException;
 

@@ -13,4 +13,12 @@ public interface VolumeReader extends Closeable {
      * number of bytes read.
      */
     int read(long offset, byte[] buf, int off, int len) throws IOException;
+
+    /**
+     * Facts about what is being read that a backup records with the engine's (a file's object number...).
+     * Engines pass them back to {@link Engine#changedRanges} through the base snapshot's properties.
+     */
+    default java.util.Map<String, String> properties() {
+        return java.util.Map.of();
+    }
 }

@@ -1,0 +1,191 @@
+package dev.ferry.block;
+
+import dev.ferry.engine.ChangedRanges;
+import dev.ferry.engine.Engine;
+import dev.ferry.engine.EngineSnapshot;
+import dev.ferry.engine.VolumeReader;
+import dev.ferry.progress.ProgressReporter;
+import dev.ferry.repo.Repository;
+import dev.ferry.repo.RepositoryLock;
+import dev.ferry.repo.Snapshot;
+import dev.ferry.repo.Snapshots;
+import java.io.IOException;
+import java.time.Clock;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.LongFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A backup through an engine, for any engine: take a snapshot, find the newest earlier snapshot of the
+ * volume that the repository holds a backup of (the base), read only what the engine says changed since
+ * then, store the block snapshot with the engine's facts, and delete the engine snapshots Ferry made that are
+ * no longer needed as a base.
+ *
+ * <p>A failed backup deletes only the snapshot it took, so the previous base stays and the next run is still
+ * incremental. Snapshots Ferry did not make ({@link #MANAGED} not {@code "true"}) are never deleted.
+ */
+public final class EngineBackup {
+    private static final Logger log = LoggerFactory.getLogger(EngineBackup.class);
+    /** Prefix of the snapshots Ferry takes; the rest of the name is the UTC time. */
+    public static final String SNAPSHOT_PREFIX = "ferry-";
+    /** Engine snapshot property an engine sets to "true" on the snapshots Ferry made. */
+    public static final String MANAGED = "managed";
+    /** Keys of a block snapshot's {@code engine} map written by every engine backup. */
+    public static final String ENGINE = "engine", VOLUME = "volume", SNAPSHOT = "snapshot", GUID = "guid";
+    private static final DateTimeFormatter NAME_TIME =
+            DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'").withZone(ZoneOffset.UTC);
+
+    /**
+     * @param keepLocal engine snapshots of Ferry's to keep after success, the new one included (at least 1)
+     * @param blockSize block size of a first backup, or null for the default
+     */
+    public record Request(Engine engine, String volume, int keepLocal, Integer blockSize, Map<String, String> tags,
+                          int threads, RepositoryLock lock, Clock clock, String hostname) {
+    }
+
+    /**
+     * @param snapshot the engine snapshot taken and backed up
+     * @param base     the engine snapshot the backup was incremental from, or null for a full read
+     * @param parent   the repository snapshot it built on, or null
+     * @param changeList whether the engine's change list was used (false: every block was read)
+     * @param deleted  engine snapshots deleted afterwards
+     * @param warnings what went wrong without failing the backup (a snapshot that could not be deleted)
+     */
+    public record Result(BlockBackup.Result backup, EngineSnapshot snapshot, EngineSnapshot base,
+                         Snapshots.Stored parent, boolean changeList, List<String> deleted, List<String> warnings) {
+    }
+
+    private final Repository repo;
+    private final Request req;
+
+    public EngineBackup(Repository repo, Request req) {
+        if (req.keepLocal() < 1) {
+            throw new IllegalArgumentException("--keep-local must be at least 1: the newest snapshot is the base "
+                    + "of the next incremental");
+        }
+        this.repo = repo;
+        this.req = req;
+    }
+
+    /** Runs the backup; {@code progress} makes the reporter once the number of bytes to read is known. */
+    public Result run(LongFunction<ProgressReporter> progress) throws IOException {
+        Engine engine = req.engine();
+        Map<String, Snapshots.Stored> backedUp = backedUpByGuid();
+        List<EngineSnapshot> before = engine.listSnapshots(req.volume());
+        String name = SNAPSHOT_PREFIX + NAME_TIME.format(req.clock().instant());
+        EngineSnapshot snap = engine.createSnapshot(req.volume(), name);
+        boolean ok = false;
+        try {
+            EngineSnapshot base = null;
+            Snapshots.Stored parent = null;
+            for (int i = before.size() - 1; i >= 0 && base == null; i--) {
+                EngineSnapshot s = before.get(i);
+                Snapshots.Stored p = s.guid() == null ? null : backedUp.get(s.guid());
+                if (p != null && isManaged(s)) {
+                    base = s;
+                    parent = p;
+                }
+            }
+            Result r;
+            try (VolumeReader reader = engine.open(snap)) {
+                EngineSnapshot target = withProperties(snap, reader);
+                ChangedRanges changes = null;
+                if (base != null) {
+                    EngineSnapshot recordedBase = withRecorded(base, parent.snapshot().engine());
+                    Optional<ChangedRanges> c = engine.changedRanges(recordedBase, target);
+                    changes = c.orElse(null);
+                    if (changes == null) {
+                        log.info("{} cannot tell what changed since {}; reading the whole volume (only new data is "
+                                + "stored)", engine.name(), base.name());
+                    }
+                }
+                Map<String, String> facts = new LinkedHashMap<>(target.properties());
+                facts.remove(MANAGED);
+                facts.put(ENGINE, engine.name());
+                facts.put(VOLUME, req.volume());
+                facts.put(SNAPSHOT, snap.name());
+                if (snap.guid() != null) {
+                    facts.put(GUID, snap.guid());
+                }
+                BlockBackup job = new BlockBackup(repo, new BlockBackup.Request(reader, engine.name() + ":" + req.volume(),
+                        req.blockSize(), parent, changes, req.tags(), facts, req.threads(), req.lock()));
+                BlockBackup.Result br;
+                try (ProgressReporter p = progress.apply(job.bytesToRead())) {
+                    br = job.run(p, req.clock(), req.hostname());
+                }
+                r = new Result(br, target, base, parent, changes != null, new ArrayList<>(), new ArrayList<>());
+            }
+            ok = true;
+            cleanUp(before, snap, r);
+            return r;
+        } finally {
+            if (!ok) {
+                try {
+                    engine.deleteSnapshot(snap);
+                } catch (IOException | RuntimeException e) {
+                    log.warn("could not delete snapshot {} of the failed backup: {}", snap.name(), e.getMessage());
+                }
+            }
+        }
+    }
+
+    /** Deletes Ferry's older snapshots of the volume beyond the newest {@code keepLocal} (the new one counts). */
+    private void cleanUp(List<EngineSnapshot> before, EngineSnapshot snap, Result r) {
+        List<EngineSnapshot> mine = new ArrayList<>();
+        for (EngineSnapshot s : before) {
+            if (isManaged(s) && !s.name().equals(snap.name())) {
+                mine.add(s);
+            }
+        }
+        int keepOlder = req.keepLocal() - 1;
+        for (int i = 0; i < mine.size() - keepOlder; i++) {
+            EngineSnapshot s = mine.get(i);
+            try {
+                req.engine().deleteSnapshot(s);
+                r.deleted().add(s.name());
+            } catch (IOException | RuntimeException e) {
+                r.warnings().add("could not delete old snapshot " + s.volume() + "@" + s.name() + ": " + e.getMessage());
+            }
+        }
+    }
+
+    /** Whether Ferry made this snapshot: its name and the engine's mark say so. */
+    public static boolean isManaged(EngineSnapshot s) {
+        return s.name().startsWith(SNAPSHOT_PREFIX) && "true".equals(s.properties().get(MANAGED));
+    }
+
+    private Map<String, Snapshots.Stored> backedUpByGuid() throws IOException {
+        Map<String, Snapshots.Stored> m = new HashMap<>();
+        for (Snapshots.Stored s : new Snapshots(repo).list()) {
+            Map<String, String> e = s.snapshot().engine();
+            if (Snapshot.KIND_BLOCK.equals(s.snapshot().kind()) && e != null
+                    && req.engine().name().equals(e.get(ENGINE)) && req.volume().equals(e.get(VOLUME))
+                    && e.get(GUID) != null) {
+                m.put(e.get(GUID), s); // list() is oldest first: the newest backup of a guid wins
+            }
+        }
+        return m;
+    }
+
+    private static EngineSnapshot withProperties(EngineSnapshot s, VolumeReader reader) {
+        Map<String, String> p = new LinkedHashMap<>(s.properties());
+        p.putAll(reader.properties());
+        return new EngineSnapshot(s.volume(), s.name(), s.guid(), s.created(), p);
+    }
+
+    private static EngineSnapshot withRecorded(EngineSnapshot s, Map<String, String> recorded) {
+        Map<String, String> p = new LinkedHashMap<>(s.properties());
+        if (recorded != null) {
+            p.putAll(recorded);
+        }
+        return new EngineSnapshot(s.volume(), s.name(), s.guid(), s.created(), p);
+    }
+}

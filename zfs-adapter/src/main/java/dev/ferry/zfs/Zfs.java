@@ -1,0 +1,361 @@
+package dev.ferry.zfs;
+
+import java.io.ByteArrayOutputStream;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The one place Ferry runs the {@code zfs} command: every call has a timeout, captures stderr into the error
+ * it throws, and asks for parsable output ({@code -H -p}). Capabilities differ between ZFS builds (zfs-fuse
+ * has no zvols, no {@code .zfs/snapshot} directory and no holds) and are probed here, not assumed.
+ */
+public final class Zfs {
+    /** User property Ferry sets on the snapshots it makes; it only ever deletes snapshots that carry it. */
+    public static final String MANAGED_PROPERTY = "dev.ferry:managed";
+
+    private final String command;
+    private final Duration timeout;
+    private Boolean holds;
+
+    public Zfs(String command, Duration timeout) {
+        this.command = command;
+        this.timeout = timeout;
+    }
+
+    /** The {@code zfs} on the PATH ($FERRY_ZFS overrides), with a timeout of $FERRY_ZFS_TIMEOUT seconds (300). */
+    public static Zfs fromEnvironment(Map<String, String> env) {
+        String cmd = env.getOrDefault("FERRY_ZFS", "zfs");
+        long secs = Long.parseLong(env.getOrDefault("FERRY_ZFS_TIMEOUT", "300"));
+        return new Zfs(cmd, Duration.ofSeconds(secs));
+    }
+
+    /** A dataset, zvol or snapshot as {@code zfs get} describes it. */
+    public record Dataset(String name, String type, String mountpoint, boolean mounted, long guid, long createtxg,
+                          long creation, long volsize, String origin, Map<String, String> userProperties) {
+        public boolean isVolume() {
+            return "volume".equals(type);
+        }
+
+        public boolean isSnapshot() {
+            return "snapshot".equals(type);
+        }
+
+        /** The part after {@code @} of a snapshot's name. */
+        public String snapshotName() {
+            int at = name.indexOf('@');
+            return at < 0 ? null : name.substring(at + 1);
+        }
+    }
+
+    private static final String PROPS = "type,mountpoint,mounted,guid,createtxg,creation,volsize,origin," + MANAGED_PROPERTY;
+
+    /** The dataset, zvol or snapshot {@code name}, or null if it does not exist. */
+    public Dataset get(String name) throws IOException {
+        checkName(name);
+        try {
+            List<Dataset> l = parse(run("get", "-H", "-p", "-o", "name,property,value", PROPS, name));
+            return l.isEmpty() ? null : l.get(0);
+        } catch (ZfsException e) {
+            if (e.notFound()) {
+                return null;
+            }
+            throw e;
+        }
+    }
+
+    /** The snapshots of {@code dataset}, oldest first (by creation transaction group). */
+    public List<Dataset> snapshots(String dataset) throws IOException {
+        checkName(dataset);
+        List<Dataset> all = parse(run("get", "-H", "-p", "-r", "-d", "1", "-o", "name,property,value", PROPS, dataset));
+        List<Dataset> snaps = new ArrayList<>();
+        for (Dataset d : all) {
+            if (d.name().startsWith(dataset + "@")) {
+                snaps.add(d);
+            }
+        }
+        snaps.sort((a, b) -> a.createtxg() != b.createtxg() ? Long.compare(a.createtxg(), b.createtxg())
+                : a.name().compareTo(b.name()));
+        return snaps;
+    }
+
+    private static List<Dataset> parse(String out) {
+        Map<String, Map<String, String>> rows = new LinkedHashMap<>();
+        for (String line : out.split("\n")) {
+            if (line.isEmpty()) {
+                continue;
+            }
+            String[] f = line.split("\t", 3);
+            if (f.length == 3) {
+                rows.computeIfAbsent(f[0], k -> new LinkedHashMap<>()).put(f[1], f[2]);
+            }
+        }
+        List<Dataset> l = new ArrayList<>();
+        rows.forEach((name, p) -> {
+            Map<String, String> user = new LinkedHashMap<>();
+            String managed = p.get(MANAGED_PROPERTY);
+            if (managed != null && !"-".equals(managed)) {
+                user.put(MANAGED_PROPERTY, managed);
+            }
+            l.add(new Dataset(name, p.getOrDefault("type", "-"), p.getOrDefault("mountpoint", "-"),
+                    "yes".equals(p.get("mounted")), num(p.get("guid")), num(p.get("createtxg")), num(p.get("creation")),
+                    num(p.get("volsize")), p.getOrDefault("origin", "-"), user));
+        });
+        return l;
+    }
+
+    private static long num(String v) {
+        if (v == null || v.isEmpty() || "-".equals(v)) {
+            return -1;
+        }
+        try {
+            return Long.parseUnsignedLong(v);
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /** Takes snapshot {@code dataset@name}, marked as Ferry's own. */
+    public void snapshot(String dataset, String name) throws IOException {
+        checkName(dataset);
+        run("snapshot", "-o", MANAGED_PROPERTY + "=true", dataset + "@" + name);
+    }
+
+    /** Destroys a dataset or snapshot (not recursively). */
+    public void destroy(String name) throws IOException {
+        checkName(name);
+        run("destroy", name);
+    }
+
+    /** Clones {@code snapshot} as {@code target} with properties {@code props}. */
+    public void clone(String snapshot, String target, Map<String, String> props) throws IOException {
+        checkName(snapshot);
+        checkName(target);
+        List<String> args = new ArrayList<>(List.of("clone"));
+        props.forEach((k, v) -> {
+            args.add("-o");
+            args.add(k + "=" + v);
+        });
+        args.add(snapshot);
+        args.add(target);
+        run(args.toArray(String[]::new));
+    }
+
+    /** Creates a filesystem dataset (and its missing parents). */
+    public void createFilesystem(String dataset, Map<String, String> props) throws IOException {
+        createDataset(dataset, props, null);
+    }
+
+    /** Creates a zvol of {@code size} bytes. */
+    public void createVolume(String dataset, long size, Map<String, String> props) throws IOException {
+        if (!zvolsSupported()) {
+            throw new IOException("this ZFS cannot create zvols (zfs-fuse has none); restore into a file in a "
+                    + "filesystem dataset with --file");
+        }
+        createDataset(dataset, props, size);
+    }
+
+    private void createDataset(String dataset, Map<String, String> props, Long volsize) throws IOException {
+        checkName(dataset);
+        List<String> args = new ArrayList<>(List.of("create", "-p"));
+        props.forEach((k, v) -> {
+            args.add("-o");
+            args.add(k + "=" + v);
+        });
+        if (volsize != null) {
+            args.add("-V");
+            args.add(Long.toString(volsize));
+        }
+        args.add(dataset);
+        run(args.toArray(String[]::new));
+    }
+
+    /** Whether this ZFS makes zvols with device nodes (kernel ZFS does; zfs-fuse does not). */
+    public boolean zvolsSupported() {
+        return Files.isDirectory(Path.of("/dev/zvol"));
+    }
+
+    /** The device node of zvol {@code name} ({@code /dev/zvol/<name>}). */
+    public static Path zvolDevice(String name) {
+        return Path.of("/dev/zvol", name);
+    }
+
+    /** Where snapshot {@code snap} of a mounted filesystem can be read without a clone, or null. */
+    public Path snapshotDirectory(Dataset fs, String snap) {
+        if (fs.isVolume() || !fs.mounted() || fs.mountpoint() == null || !fs.mountpoint().startsWith("/")) {
+            return null;
+        }
+        Path p = Path.of(fs.mountpoint(), ".zfs", "snapshot", snap);
+        return Files.isDirectory(p) ? p : null;
+    }
+
+    /** Whether this ZFS supports snapshot holds ({@code zfs holds}); zfs-fuse does not. */
+    public synchronized boolean holdsSupported() {
+        if (holds == null) {
+            try {
+                run("holds", "-H", "-r", "nonexistent-ferry-probe@x");
+                holds = true;
+            } catch (IOException e) {
+                holds = e instanceof ZfsException z && z.notFound();
+            }
+        }
+        return holds;
+    }
+
+    /**
+     * Starts {@code zfs send [-i base] snapshot} and returns its output; closing it stops the command. The
+     * command's failure (exit code, stderr) is thrown from the read that reaches the end of the stream.
+     */
+    public InputStream send(String base, String snapshot) throws IOException {
+        checkName(snapshot);
+        List<String> args = new ArrayList<>(List.of(command, "send"));
+        if (base != null) {
+            checkName(base);
+            args.add("-i");
+            args.add(base);
+        }
+        args.add(snapshot);
+        Process p = start(args);
+        p.getOutputStream().close();
+        CompletableFuture<String> err = drain(p.getErrorStream());
+        String what = String.join(" ", args);
+        return new FilterInputStream(p.getInputStream()) {
+            private boolean checked;
+
+            @Override
+            public int read(byte[] b, int off, int len) throws IOException {
+                int n = super.read(b, off, len);
+                if (n < 0) {
+                    check();
+                }
+                return n;
+            }
+
+            @Override
+            public int read() throws IOException {
+                int n = super.read();
+                if (n < 0) {
+                    check();
+                }
+                return n;
+            }
+
+            private void check() throws IOException {
+                if (checked) {
+                    return;
+                }
+                checked = true;
+                int code = waitFor(p, what);
+                if (code != 0) {
+                    throw failure(what, code, err.join());
+                }
+            }
+
+            @Override
+            public void close() throws IOException {
+                if (p.isAlive()) {
+                    p.destroyForcibly();
+                }
+                super.close();
+            }
+        };
+    }
+
+    /** Runs {@code zfs ARGS}; returns its stdout; a non-zero exit is a {@link ZfsException} with stderr. */
+    public String run(String... args) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(command);
+        cmd.addAll(List.of(args));
+        Process p = start(cmd);
+        p.getOutputStream().close();
+        CompletableFuture<String> out = drain(p.getInputStream());
+        CompletableFuture<String> err = drain(p.getErrorStream());
+        String what = String.join(" ", cmd);
+        int code = waitFor(p, what);
+        if (code != 0) {
+            throw failure(what, code, err.join());
+        }
+        return out.join();
+    }
+
+    private int waitFor(Process p, String what) throws IOException {
+        try {
+            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                p.destroyForcibly();
+                throw new IOException("'" + what + "' did not finish within " + timeout.toSeconds() + " s");
+            }
+            return p.exitValue();
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while running '" + what + "'");
+        }
+    }
+
+    private Process start(List<String> cmd) throws IOException {
+        try {
+            return new ProcessBuilder(cmd).start();
+        } catch (IOException e) {
+            throw new IOException("cannot run '" + cmd.get(0) + "': " + e.getMessage()
+                    + " (is ZFS installed? set FERRY_ZFS to the zfs command)", e);
+        }
+    }
+
+    private static ZfsException failure(String what, int code, String stderr) {
+        String msg = stderr.strip();
+        String hint = msg.contains("connect") || msg.contains("Connection refused")
+                ? " (is the ZFS daemon running? zfs-fuse must be started first)" : "";
+        return new ZfsException("'" + what + "' failed (exit " + code + "): "
+                + (msg.isEmpty() ? "no message" : msg.replace('\n', ' ')) + hint, code, msg);
+    }
+
+    private static CompletableFuture<String> drain(InputStream in) {
+        CompletableFuture<String> f = new CompletableFuture<>();
+        Thread t = new Thread(() -> {
+            try (in) {
+                ByteArrayOutputStream buf = new ByteArrayOutputStream();
+                byte[] b = new byte[8192];
+                for (int n; (n = in.read(b)) >= 0; ) {
+                    if (buf.size() < (16 << 20)) {
+                        buf.write(b, 0, n);
+                    }
+                }
+                f.complete(buf.toString(StandardCharsets.UTF_8));
+            } catch (IOException e) {
+                f.complete("(output unreadable: " + e.getMessage() + ")");
+            } catch (Throwable e) {
+                f.completeExceptionally(e);
+            }
+        }, "zfs-output");
+        t.setDaemon(true);
+        t.start();
+        return f;
+    }
+
+    /**
+     * Rejects names that are not ZFS dataset or snapshot names, so that nothing a user types reaches the
+     * {@code zfs} command as an option.
+     */
+    public static void checkName(String name) {
+        if (name == null || name.isEmpty() || name.startsWith("-") || name.startsWith("/")
+                || !name.matches("[A-Za-z0-9_.:/@ -]+") || name.contains("//") || name.endsWith("/")
+                || name.indexOf('@') != name.lastIndexOf('@')) {
+            throw new IllegalArgumentException("not a ZFS dataset or snapshot name: '" + name + "'");
+        }
+    }
+
+    static UncheckedIOException unchecked(IOException e) {
+        return new UncheckedIOException(e);
+    }
+}
