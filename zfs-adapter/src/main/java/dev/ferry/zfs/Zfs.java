@@ -42,7 +42,7 @@ public final class Zfs {
     }
 
     /** A dataset, zvol or snapshot as {@code zfs get} describes it. */
-    public record Dataset(String name, String type, String mountpoint, boolean mounted, long guid, long createtxg,
+    public record Dataset(String name, String type, String mountpoint, boolean mounted, String guid, long createtxg,
                           long creation, long volsize, String origin, Map<String, String> userProperties) {
         public boolean isVolume() {
             return "volume".equals(type);
@@ -109,10 +109,22 @@ public final class Zfs {
                 user.put(MANAGED_PROPERTY, managed);
             }
             l.add(new Dataset(name, p.getOrDefault("type", "-"), p.getOrDefault("mountpoint", "-"),
-                    "yes".equals(p.get("mounted")), num(p.get("guid")), num(p.get("createtxg")), num(p.get("creation")),
+                    "yes".equals(p.get("mounted")), guid(p.get("guid")), num(p.get("createtxg")), num(p.get("creation")),
                     num(p.get("volsize")), p.getOrDefault("origin", "-"), user));
         });
         return l;
+    }
+
+    /** A guid as an unsigned decimal string (guids use all 64 bits), or null when ZFS has none. */
+    private static String guid(String v) {
+        if (v == null || v.isEmpty() || "-".equals(v)) {
+            return null;
+        }
+        try {
+            return Long.toUnsignedString(Long.parseUnsignedLong(v));
+        } catch (NumberFormatException e) {
+            return null;
+        }
     }
 
     private static long num(String v) {
@@ -120,7 +132,7 @@ public final class Zfs {
             return -1;
         }
         try {
-            return Long.parseUnsignedLong(v);
+            return Long.parseLong(v);
         } catch (NumberFormatException e) {
             return -1;
         }

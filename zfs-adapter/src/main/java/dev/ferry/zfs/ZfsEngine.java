@@ -84,7 +84,7 @@ public final class ZfsEngine implements Engine {
             p.put(FILE, v.file());
         }
         p.put(CREATETXG, Long.toString(d.createtxg()));
-        return new EngineSnapshot(v.name(), d.snapshotName(), d.guid() < 0 ? null : Long.toUnsignedString(d.guid()),
+        return new EngineSnapshot(v.name(), d.snapshotName(), d.guid(),
                 d.creation() < 0 ? null : Instant.ofEpochSecond(d.creation()), p);
     }
 

@@ -96,7 +96,7 @@ class SendStreamRealTest {
         ObjectChanges c = changes(full, volObject);
         assertFalse(c.begin().incremental());
         assertEquals(ds + "@a", c.begin().toName());
-        assertEquals(pool.zfs.get(ds + "@a").guid(), c.begin().toGuid());
+        assertEquals(pool.zfs.get(ds + "@a").guid(), Long.toUnsignedString(c.begin().toGuid()));
         assertEquals(c.begin().toGuid(), c.endGuid());
         RoaringBitmap records = c.ranges().toBlocks(RECORD, SIZE);
         assertEquals(SIZE / RECORD, records.getCardinality(), "every record of the file is written");
@@ -109,7 +109,7 @@ class SendStreamRealTest {
     void incrementalNamesExactlyTheChangedRecordsAndTheDeletedFile() throws IOException {
         ObjectChanges c = changes(incremental, volObject);
         assertTrue(c.begin().incremental());
-        assertEquals(pool.zfs.get(ds + "@a").guid(), c.begin().fromGuid());
+        assertEquals(pool.zfs.get(ds + "@a").guid(), Long.toUnsignedString(c.begin().fromGuid()));
         RoaringBitmap records = c.ranges().toBlocks(RECORD, SIZE);
         // record 5 (written inside) and record 200; 5*RECORD+100+4096 stays inside record 5
         assertEquals(RoaringBitmap.bitmapOf(5, 200), records);
