@@ -69,6 +69,7 @@ public final class ZfsEngine implements Engine {
     @Override
     public List<EngineSnapshot> listSnapshots(String volume) throws IOException {
         ZfsVolume v = ZfsVolume.parse(volume);
+        requireVolume(v);
         List<EngineSnapshot> l = new ArrayList<>();
         for (Zfs.Dataset d : zfs.snapshots(v.dataset())) {
             l.add(toEngine(v, d));

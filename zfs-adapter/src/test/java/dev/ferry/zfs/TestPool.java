@@ -36,6 +36,7 @@ final class TestPool implements AutoCloseable {
         try (var f = new java.io.RandomAccessFile(img.toFile(), "rw")) {
             f.setLength(192L << 20);
         }
+        destroyOrphans();
         TestPool p = new TestPool(name, dir);
         cmd("zpool", "create", "-m", p.mount.toString(), name, img.toString());
         return p;
@@ -88,9 +89,32 @@ final class TestPool implements AutoCloseable {
         return p.waitFor(60, TimeUnit.SECONDS) ? p.exitValue() : -1;
     }
 
+    /** Test pools of runs that were killed, whose files are gone: they would fault forever. */
+    private static void destroyOrphans() throws IOException, InterruptedException {
+        for (String line : cmd("zpool", "list", "-H", "-o", "name,health").split("\n")) {
+            String[] f = line.split("\t");
+            if (f.length == 2 && f[0].startsWith("ferrytest") && !"ONLINE".equals(f[1])) {
+                cmd("zpool", "destroy", "-f", f[0]);
+            }
+        }
+    }
+
     @Override
     public void close() throws IOException, InterruptedException {
-        cmd("zpool", "destroy", "-f", name);
+        IOException last = null;
+        for (int attempt = 0; attempt < 5; attempt++) { // a dataset can stay busy for a moment after a close
+            try {
+                cmd("zpool", "destroy", "-f", name);
+                last = null;
+                break;
+            } catch (IOException e) {
+                last = e;
+                Thread.sleep(500);
+            }
+        }
+        if (last != null) {
+            throw last;
+        }
         Files.deleteIfExists(dir.resolve(name + ".img"));
     }
 }
