@@ -212,11 +212,14 @@ public final class Zfs {
         return Files.isDirectory(p) ? p : null;
     }
 
-    /** Whether this ZFS supports snapshot holds ({@code zfs holds}); zfs-fuse does not. */
+    /**
+     * Whether this ZFS supports snapshot holds: {@code zfs hold} on a snapshot that does not exist answers
+     * "does not exist" where it does (zfs-fuse can hold and release, though it cannot list holds).
+     */
     public synchronized boolean holdsSupported() {
         if (holds == null) {
             try {
-                run("holds", "-H", "-r", "nonexistent-ferry-probe@x");
+                run("hold", "dev.ferry", "nonexistent-ferry-probe@x");
                 holds = true;
             } catch (IOException e) {
                 holds = e instanceof ZfsException z && z.notFound();

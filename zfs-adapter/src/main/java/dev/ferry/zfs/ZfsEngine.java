@@ -43,6 +43,8 @@ public final class ZfsEngine implements Engine {
     public static final String OBJECT = "object", DATASET = "dataset", FILE = "file", CREATETXG = "createtxg";
     /** Legacy (pre-SA) ZPL bonus type, whose znode_phys_t holds the file's generation at byte 64. */
     static final int DMU_OT_ZNODE = 17;
+    /** Tag of the hold Ferry puts on its snapshots where ZFS has holds. */
+    static final String HOLD_TAG = "dev.ferry";
     /** zvol data is this object. */
     static final long ZVOL_OBJECT = 1;
 
@@ -101,6 +103,9 @@ public final class ZfsEngine implements Engine {
             }
         }
         zfs.snapshot(v.dataset(), name);
+        if (zfs.holdsSupported()) { // others' 'zfs destroy' cannot take the next base away; released before delete
+            zfs.run("hold", HOLD_TAG, v.dataset() + "@" + name);
+        }
         Zfs.Dataset snap = zfs.get(v.dataset() + "@" + name);
         if (snap == null) {
             throw new IOException("snapshot " + v.dataset() + "@" + name + " vanished right after it was taken");
@@ -136,6 +141,13 @@ public final class ZfsEngine implements Engine {
         }
         if (!"true".equals(d.userProperties().get(Zfs.MANAGED_PROPERTY))) {
             throw new IOException("refusing to delete " + full + ": Ferry did not make it");
+        }
+        if (zfs.holdsSupported()) {
+            try {
+                zfs.run("release", HOLD_TAG, full);
+            } catch (ZfsException e) {
+                log.debug("no hold to release on {}: {}", full, e.getMessage());
+            }
         }
         zfs.destroy(full);
     }

@@ -252,6 +252,27 @@ class ZfsEngineTest {
                 () -> engine.prepareRestore(target, MiB, Map.of(ZfsEngine.FILE, "../escape.img")));
     }
 
+    @Test
+    void capabilitiesAreProbedNotAssumed() throws Exception {
+        String ds = dataset(MiB, 12);
+        TestPool.cmd("zfs", "snapshot", ds + "@probe");
+        boolean holdWorks;
+        try {
+            TestPool.cmd("zfs", "hold", "probe", ds + "@probe");
+            TestPool.cmd("zfs", "release", "probe", ds + "@probe");
+            holdWorks = true;
+        } catch (IOException e) {
+            holdWorks = false;
+        }
+        assertEquals(holdWorks, pool.zfs.holdsSupported());
+        Zfs.Dataset fs = pool.zfs.get(ds);
+        assertEquals(Files.isDirectory(Path.of(fs.mountpoint(), ".zfs", "snapshot", "probe")),
+                pool.zfs.snapshotDirectory(fs, "probe") != null);
+        // whatever this ZFS has, a backup works: through .zfs/snapshot or a temporary clone
+        EngineBackup.Result r = backup("e", engine, ds + "#vol.img", 1);
+        assertEquals(MiB, r.backup().bytesRead());
+    }
+
     /** The ZFS engine, except that opening a snapshot fails (after the snapshot was taken). */
     record FailingOpen(Engine inner) implements Engine {
         public String name() {
