@@ -47,12 +47,8 @@ final class BackupCommand {
                 "Only these are read; a range missing from the file is a block taken from the parent."})
         Path changedRanges;
 
-        @Option(names = "--tag", paramLabel = "KEY=VALUE", description = "Tag the snapshot (repeatable).")
-        List<String> tags = List.of();
-
-        @Option(names = "--block-size", paramLabel = "SIZE",
-                description = "Block size of the first backup of a volume (default: 1M; 4K to 64M, in 4K steps).")
-        String blockSize;
+        @Mixin
+        BlockOptions block;
 
         @Mixin
         JobOptions job;
@@ -60,8 +56,8 @@ final class BackupCommand {
         @Override
         public Integer call() throws Exception {
             Main main = backup.main;
-            Map<String, String> tagMap = Main.parseTags(tags);
-            Integer bs = blockSize == null ? null : Math.toIntExact(Math.min(Integer.MAX_VALUE, Sizes.parse(blockSize)));
+            Map<String, String> tagMap = block.tags();
+            Integer bs = block.blockSize();
             int threads = job.threads();
             if (changedRanges != null && parent == null) {
                 throw new IllegalArgumentException("--changed-ranges needs --parent: the ranges say what changed "

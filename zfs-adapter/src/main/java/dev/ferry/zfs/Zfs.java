@@ -4,7 +4,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -368,9 +367,5 @@ public final class Zfs {
                 || name.indexOf('@') != name.lastIndexOf('@')) {
             throw new IllegalArgumentException("not a ZFS dataset or snapshot name: '" + name + "'");
         }
-    }
-
-    static UncheckedIOException unchecked(IOException e) {
-        return new UncheckedIOException(e);
     }
 }

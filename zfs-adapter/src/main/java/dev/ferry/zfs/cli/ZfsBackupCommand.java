@@ -1,6 +1,7 @@
 package dev.ferry.zfs.cli;
 
 import dev.ferry.block.EngineBackup;
+import dev.ferry.cli.BlockOptions;
 import dev.ferry.cli.ExitCodes;
 import dev.ferry.cli.JobOptions;
 import dev.ferry.cli.Main;
@@ -8,11 +9,9 @@ import dev.ferry.cli.Summaries;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryLock;
 import dev.ferry.store.Store;
-import dev.ferry.util.Sizes;
 import dev.ferry.zfs.Zfs;
 import dev.ferry.zfs.ZfsEngine;
 import dev.ferry.zfs.ZfsVolume;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -20,7 +19,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "zfs", description = {
+@Command(name = "zfs", mixinStandardHelpOptions = true, description = {
         "Back up a zvol, or a volume image file in a filesystem dataset (--file), from a new ZFS snapshot.",
         "Takes DATASET@ferry-<UTC time>; if an earlier Ferry snapshot of DATASET is backed up in the repository,",
         "reads only the blocks 'zfs send -i' says changed since then. Afterwards Ferry's older snapshots of",
@@ -39,12 +38,8 @@ final class ZfsBackupCommand implements Callable<Integer> {
             description = "Ferry snapshots of DATASET to keep after the backup, the new one included (default: 1).")
     int keepLocal = 1;
 
-    @Option(names = "--tag", paramLabel = "KEY=VALUE", description = "Tag the snapshot (repeatable).")
-    List<String> tags = List.of();
-
-    @Option(names = "--block-size", paramLabel = "SIZE",
-            description = "Block size of the first backup of a volume (default: 1M; 4K to 64M, in 4K steps).")
-    String blockSize;
+    @Mixin
+    BlockOptions block;
 
     @Mixin
     JobOptions job;
@@ -55,8 +50,8 @@ final class ZfsBackupCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Map<String, String> tagMap = Main.parseTags(tags);
-        Integer bs = blockSize == null ? null : Math.toIntExact(Math.min(Integer.MAX_VALUE, Sizes.parse(blockSize)));
+        Map<String, String> tagMap = block.tags();
+        Integer bs = block.blockSize();
         int threads = job.threads();
         ZfsVolume volume = new ZfsVolume(dataset, file);
         ZfsEngine engine = new ZfsEngine(Zfs.fromEnvironment(main.env()));

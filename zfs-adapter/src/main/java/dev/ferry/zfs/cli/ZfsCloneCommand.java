@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "zfs", description = {
+@Command(name = "zfs", mixinStandardHelpOptions = true, description = {
         "Make TARGET a clone of the local snapshot DATASET@SNAPSHOT: a restore in seconds with no data copied.",
         "Needs no repository. The snapshot cannot be deleted while the clone exists."})
 final class ZfsCloneCommand implements Callable<Integer> {

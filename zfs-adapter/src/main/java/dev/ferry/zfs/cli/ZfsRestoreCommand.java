@@ -22,7 +22,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "zfs", description = {
+@Command(name = "zfs", mixinStandardHelpOptions = true, description = {
         "Restore a block snapshot into a new zvol TARGET, or into a file of the filesystem dataset TARGET",
         "(--file; the dataset is created if missing). An existing target is only overwritten with --force."})
 final class ZfsRestoreCommand implements Callable<Integer> {
