@@ -210,6 +210,31 @@ class ZfsEngineTest {
     }
 
     @Test
+    void aDamagedSendStreamFailsTheBackupAndKeepsTheBase() throws Exception {
+        String ds = dataset(4L * MiB, 13);
+        String volume = ds + "#vol.img";
+        EngineBackup.Result b1 = backup("f", engine, volume, 1);
+        writeAt(pool.mountpoint(ds).resolve("vol.img"), 2L * MiB, 5000, 14);
+        // a zfs whose send output has one bit flipped in the middle
+        Path script = tmp.resolve("zfs-flipping-send");
+        Files.writeString(script, String.join("\n", "#!/bin/bash",
+                "if [ \"$1\" = send ]; then",
+                "  zfs \"$@\" | python3 -c 'import sys; d = bytearray(sys.stdin.buffer.read()); "
+                        + "d[len(d) // 2] ^= 4; sys.stdout.buffer.write(d)'",
+                "  exit ${PIPESTATUS[0]}",
+                "fi",
+                "exec zfs \"$@\"", ""));
+        script.toFile().setExecutable(true);
+        ZfsEngine damaging = new ZfsEngine(new Zfs(script.toString(), java.time.Duration.ofSeconds(60)));
+        IOException e = assertThrows(IOException.class, () -> backup("f", damaging, volume, 1));
+        assertTrue(e.getMessage().contains("ZFS send stream"), e.getMessage());
+        assertEquals(List.of(b1.snapshot().name()), snapshotNames(ds), "the base stays, the new snapshot is gone");
+        EngineBackup.Result b2 = backup("f", engine, volume, 1);
+        assertTrue(b2.changeList());
+        assertEquals(b1.snapshot().name(), b2.base().name());
+    }
+
+    @Test
     void aReplacedVolumeFileIsReadWhole() throws Exception {
         String ds = dataset(3L * MiB, 8);
         Path vol = pool.mountpoint(ds).resolve("vol.img");
