@@ -113,6 +113,8 @@ class SendStreamRealTest {
         RoaringBitmap records = c.ranges().toBlocks(RECORD, SIZE);
         // record 5 (written inside) and record 200; 5*RECORD+100+4096 stays inside record 5
         assertEquals(RoaringBitmap.bitmapOf(5, 200), records);
+        assertEquals(RoaringBitmap.bitmapOf(5, 200), c.written().toBlocks(RECORD, SIZE));
+        assertTrue(c.freed().toBlocks(RECORD, SIZE).isEmpty(), "nothing inside the file was freed");
         assertEquals(2L * RECORD, c.bytesWritten());
         assertFalse(c.objectFreed());
         assertTrue(changes(incremental, otherObject).objectFreed(), "the deleted file's object is freed");
@@ -130,6 +132,9 @@ class SendStreamRealTest {
             assertFalse(records.contains(r), "record " + r + " before the new end is untouched");
         }
         assertTrue(c.freeRecords() > 0);
+        assertTrue(c.written().toBlocks(RECORD, SIZE).getCardinality() <= 1, "at most the record of the new end "
+                + "is rewritten");
+        assertEquals(records, RoaringBitmap.or(c.freed().toBlocks(RECORD, SIZE), c.written().toBlocks(RECORD, SIZE)));
     }
 
     @Test

@@ -13,9 +13,9 @@ import java.io.IOException;
  */
 public final class ObjectChanges {
     private final long object;
-    private final ChangedRanges changed = new ChangedRanges();
-    private long pendingStart = -1;
-    private long pendingEnd = -1;
+    private final Extents all = new Extents();
+    private final Extents written = new Extents();
+    private final Extents freed = new Extents();
     private long bytesWritten;
     private long bytesFreed;
     private long writeRecords;
@@ -42,7 +42,9 @@ public final class ObjectChanges {
         if (c.begin == null) {
             throw new SendStreamException("ZFS send stream: empty");
         }
-        c.flush();
+        c.all.flush();
+        c.written.flush();
+        c.freed.flush();
         c.streamBytes = reader.position();
         return c;
     }
@@ -73,11 +75,12 @@ public final class ObjectChanges {
                 long len = f.toEnd() || f.offset() + f.length() < 0 ? Long.MAX_VALUE - f.offset() : f.length();
                 freeRecords++;
                 bytesFreed = saturatedAdd(bytesFreed, len);
-                range(f.offset(), len);
+                all.add(f.offset(), len);
+                freed.add(f.offset(), len);
             }
         } else if (r instanceof SendRecord.Redact d) {
             if (d.object() == object) {
-                range(d.offset(), d.length()); // data left out: read it from the snapshot, never assume it
+                all.add(d.offset(), d.length()); // data left out: read it from the snapshot, never assume it
             }
         }
         // SPILL (attributes) and OBJECT_RANGE (dnode slots) change no file data
@@ -89,27 +92,35 @@ public final class ObjectChanges {
         }
         writeRecords++;
         bytesWritten += length;
-        range(offset, length);
+        all.add(offset, length);
+        written.add(offset, length);
     }
 
-    private void range(long offset, long length) {
-        if (offset < 0 || length <= 0) {
-            return;
-        }
-        long end = offset + length < 0 ? Long.MAX_VALUE : offset + length;
-        if (offset == pendingEnd) {
-            pendingEnd = end;
-            return;
-        }
-        flush();
-        pendingStart = offset;
-        pendingEnd = end;
-    }
+    /** Byte ranges as they arrive, adjacent ones merged before they are kept. */
+    private static final class Extents {
+        final ChangedRanges ranges = new ChangedRanges();
+        private long start = -1;
+        private long end = -1;
 
-    private void flush() {
-        if (pendingStart >= 0) {
-            changed.add(pendingStart, pendingEnd - pendingStart);
-            pendingStart = pendingEnd = -1;
+        void add(long offset, long length) {
+            if (offset < 0 || length <= 0) {
+                return;
+            }
+            long e = offset + length < 0 ? Long.MAX_VALUE : offset + length;
+            if (offset == end) {
+                end = e;
+                return;
+            }
+            flush();
+            start = offset;
+            end = e;
+        }
+
+        void flush() {
+            if (start >= 0) {
+                ranges.add(start, end - start);
+                start = end = -1;
+            }
         }
     }
 
@@ -120,7 +131,17 @@ public final class ObjectChanges {
 
     /** Ranges written or freed in the object, in bytes of the object (a superset of what changed). */
     public ChangedRanges ranges() {
-        return changed;
+        return all.ranges;
+    }
+
+    /** Ranges with new data (WRITE, WRITE_BYREF, WRITE_EMBEDDED). */
+    public ChangedRanges written() {
+        return written.ranges;
+    }
+
+    /** Ranges freed (FREE): holes now, or past a new end of file; a FREE to the end runs to 2^63-1. */
+    public ChangedRanges freed() {
+        return freed.ranges;
     }
 
     /** Whether FREEOBJECTS removes the object: it does not exist in the target snapshot. */
