@@ -53,6 +53,8 @@ final class Posix {
     /** The C library's mknod, which jnr-posix does not wrap. */
     public interface LibC {
         int mknod(String path, int mode, long dev);
+
+        void sync();
     }
 
     private static volatile LibC libc;
@@ -63,11 +65,22 @@ final class Posix {
             int r = posix().mkfifo(text(p), mode & 07777);
             return r == 0 ? 0 : posix().errno();
         }
-        if (libc == null) {
-            libc = jnr.ffi.LibraryLoader.create(LibC.class).load("c");
-        }
-        int r = libc.mknod(text(p), mode, rdev);
+        int r = libc().mknod(text(p), mode, rdev);
         return r == 0 ? 0 : posix().errno();
+    }
+
+    private static LibC libc() {
+        LibC c = libc;
+        if (c == null) {
+            c = jnr.ffi.LibraryLoader.create(LibC.class).load("c");
+            libc = c;
+        }
+        return c;
+    }
+
+    /** sync(2): every file system's dirty data reaches its disk (Linux waits for it). */
+    static void sync() {
+        libc().sync();
     }
 
     /** chmod(2) by path (for FIFOs and devices, which must not be opened); returns 0 or an errno. */
