@@ -443,6 +443,9 @@ public final class FileBackup {
 
     /** Extended attributes of a file or directory; null when there are none or the file system has none. */
     static Map<String, String> xattrs(Path p) {
+        if (!Posix.mayHaveXattrs(p)) {
+            return null;
+        }
         try {
             UserDefinedFileAttributeView v = Files.getFileAttributeView(p, UserDefinedFileAttributeView.class,
                     LinkOption.NOFOLLOW_LINKS);

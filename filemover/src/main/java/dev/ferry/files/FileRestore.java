@@ -362,6 +362,13 @@ public final class FileRestore {
     /** Owner, then xattrs and mode (chown clears set-uid bits), then the modification time. */
     private void applyMeta(Path p, Tree.Node n) {
         boolean link = Tree.SYMLINK.equals(n.type());
+        String text = n.xattrs() == null || n.xattrs().isEmpty() ? Posix.textOrNull(p) : null;
+        if (text != null) { // the common case, by path, without opening the file again
+            int err = Posix.setMeta(text, link, (int) n.uid(), (int) n.gid(), n.mode() & 07777, n.mtimeNs());
+            if (err == 0) {
+                return;
+            }
+        }
         // FIFOs and devices are never opened (java.nio opens a file to change its mode): set through their path
         boolean special = Tree.FIFO.equals(n.type()) || Tree.CHAR.equals(n.type()) || Tree.BLOCK.equals(n.type());
         try {

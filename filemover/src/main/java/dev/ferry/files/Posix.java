@@ -41,6 +41,45 @@ final class Posix {
         return p;
     }
 
+    /** The path as text when its bytes are valid UTF-8 (jnr passes text), else null. */
+    static String textOrNull(Path p) {
+        byte[] b = RawNames.bytes(p);
+        String s = new String(b, StandardCharsets.UTF_8);
+        return java.util.Arrays.equals(s.getBytes(StandardCharsets.UTF_8), b) && s.indexOf('\uFFFD') < 0 ? s : null;
+    }
+
+    /** lchown(2), chmod(2) (skipped for symlinks, whose mode Linux ignores) and utimensat(2) without following
+     * a final symlink, all by path: java.nio would open every file twice more. Returns 0 or the first errno. */
+    static int setMeta(String path, boolean symlink, int uid, int gid, int mode, long mtimeNs) {
+        POSIX x = posix();
+        if (x.lchown(path, uid, gid) != 0) {
+            return x.errno();
+        }
+        if (!symlink && x.chmod(path, mode) != 0) {
+            return x.errno();
+        }
+        long[] atime = {0, UTIME_OMIT};
+        long[] mtime = {Math.floorDiv(mtimeNs, 1_000_000_000L), Math.floorMod(mtimeNs, 1_000_000_000L)};
+        if (x.utimensat(AT_FDCWD, path, atime, mtime, AT_SYMLINK_NOFOLLOW) != 0) {
+            return x.errno();
+        }
+        return 0;
+    }
+
+    /** Whether a file or directory may have extended attributes: llistxattr(2) by path says how many bytes of
+     * names it has, without opening the file as java.nio does. True when unsure. */
+    static boolean mayHaveXattrs(Path p) {
+        String t = textOrNull(p);
+        if (t == null) {
+            return true;
+        }
+        try {
+            return libc().llistxattr(t, null, 0) != 0;
+        } catch (RuntimeException | LinkageError e) {
+            return true;
+        }
+    }
+
     private static String text(Path p) {
         byte[] b = RawNames.bytes(p);
         String s = new String(b, StandardCharsets.UTF_8);
@@ -55,6 +94,8 @@ final class Posix {
         int mknod(String path, int mode, long dev);
 
         void sync();
+
+        long llistxattr(String path, byte[] list, long size);
     }
 
     private static volatile LibC libc;
