@@ -339,6 +339,29 @@ class FileMoverTest {
     }
 
     @Test
+    void oneFileSystemKeepsMountPointsEmpty() throws Exception {
+        Path src = Files.createDirectories(work.resolve("src/mnt"));
+        Files.write(work.resolve("src/here"), "here".getBytes(StandardCharsets.UTF_8));
+        Assumptions.assumeTrue(Ext4.run("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", src.toString()) == 0,
+                "cannot mount a tmpfs");
+        try {
+            Files.write(src.resolve("elsewhere"), "other fs".getBytes(StandardCharsets.UTF_8));
+            FileBackup b = new FileBackup(repo, new FileBackup.Request(work.resolve("src"), "src", null, List.of(),
+                    true, Map.of(), 2, null));
+            FileBackup.Result one = b.run(ProgressListener.NONE, Clock.systemUTC(), "test");
+            FileBackup.Result all = backup(work.resolve("src"), null, List.of());
+            restore(one.snapshot(), work.resolve("one"), null, false);
+            restore(all.snapshot(), work.resolve("all"), null, false);
+            assertTrue(Files.isDirectory(work.resolve("one/mnt")));
+            assertFalse(Files.exists(work.resolve("one/mnt/elsewhere")));
+            assertEquals("here", Files.readString(work.resolve("one/here")));
+            assertEquals("other fs", Files.readString(work.resolve("all/mnt/elsewhere")));
+        } finally {
+            Ext4.run("umount", src.toString());
+        }
+    }
+
+    @Test
     void vanishedAndUnreadableFilesAreReportedNotFatal() throws Exception {
         Path src = Files.createDirectories(work.resolve("src"));
         Files.write(src.resolve("ok"), "ok".getBytes(StandardCharsets.UTF_8));
