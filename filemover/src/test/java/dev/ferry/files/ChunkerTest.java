@@ -63,6 +63,40 @@ class ChunkerTest {
         assertTrue(shared >= a.size() - 2, shared + " of " + a.size() + " chunks shared after inserting 1000 bytes");
     }
 
+    /** The two-bytes-a-step loop must cut exactly where the plain definition (one byte a step) does. */
+    @Test
+    void cutPointsMatchTheDefinition() {
+        long[] gear = Chunker.gearTable(MasterKey.generate());
+        Chunker c = new Chunker(gear);
+        Random rnd = new Random(4);
+        for (int round = 0; round < 40; round++) {
+            byte[] data = new byte[Chunker.MIN_SIZE + rnd.nextInt(Chunker.MAX_SIZE)];
+            rnd.nextBytes(data);
+            int off = 0;
+            while (off < data.length) {
+                int n = c.cut(data, off, data.length - off);
+                assertEquals(reference(gear, data, off, data.length - off), n);
+                off += n;
+            }
+        }
+    }
+
+    private static int reference(long[] g, byte[] buf, int off, int len) {
+        int n = Math.min(len, Chunker.MAX_SIZE);
+        if (n <= Chunker.MIN_SIZE) {
+            return n;
+        }
+        long h = 0;
+        for (int i = Chunker.MIN_SIZE; i < n; i++) {
+            h = (h << 1) + g[buf[off + i] & 0xff];
+            int bits = i < Chunker.AVG_SIZE ? Chunker.BITS_SMALL : Chunker.BITS_LARGE;
+            if ((h & (-1L << (64 - bits))) == 0) {
+                return i + 1;
+            }
+        }
+        return n;
+    }
+
     @Test
     void gearTableDependsOnTheKeyAndIsStable() {
         MasterKey k = MasterKey.generate();
