@@ -98,7 +98,8 @@ public final class FileRestore {
             throw new IOException(target + " is not a directory");
         }
         Tree root = Tree.load(repo, ChunkId.parse(snapshot.snapshot().tree()));
-        workers = Threads.pool(threads, "ferry-restore-worker");
+        // file creation and small writes wait on the file system more than on the CPU: more workers than cores
+        workers = Threads.pool(Math.min(64, threads * 4), "ferry-restore-worker");
         openFiles = new Semaphore(MAX_OPEN_FILES);
         try {
             if (include == null || include.isEmpty() || include.equals(".") || include.equals("/")) {
@@ -271,6 +272,27 @@ public final class FileRestore {
             throw new RepositoryException("file " + rel + " is " + size + " bytes but its content pieces add up to "
                     + sum + "; the snapshot is damaged");
         }
+        int dataPieces = 0;
+        for (Tree.Piece piece : pieces) {
+            dataPieces += piece.hole() ? 0 : 1;
+        }
+        if (n.link() == null && dataPieces <= 1) {
+            // a small file: made, written and finished by one worker, so that file creations (slow on many
+            // file systems) run in parallel instead of one after the other in the walk
+            openFiles.acquire();
+            workers.execute(() -> {
+                try {
+                    if (failure.get() == null) {
+                        writeSmallFile(p, n, pieces, size, rel);
+                    }
+                } catch (Throwable e) { // an Error too: the restore must not report success
+                    failure.compareAndSet(null, e);
+                } finally {
+                    openFiles.release();
+                }
+            });
+            return;
+        }
         openFiles.acquire();
         FileChannel ch;
         try {
@@ -330,6 +352,31 @@ public final class FileRestore {
             });
         }
         done.run();
+    }
+
+    private void writeSmallFile(Path p, Tree.Node n, List<Tree.Piece> pieces, long size, String rel)
+            throws IOException {
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+                LinkOption.NOFOLLOW_LINKS)) {
+            long at = 0;
+            for (Tree.Piece piece : pieces) {
+                if (!piece.hole()) {
+                    byte[] bytes = repo.load(ChunkId.parse(piece.id()));
+                    if (bytes.length != piece.size()) {
+                        throw new RepositoryException("chunk " + piece.id().substring(0, 8) + " of " + rel + " is "
+                                + bytes.length + " bytes, the tree says " + piece.size());
+                    }
+                    writeSparse(ch, bytes, at);
+                    bytesWritten.addAndGet(bytes.length);
+                    progress.advance(bytes.length);
+                }
+                at += piece.size();
+            }
+            if (ch.size() < size) {
+                ch.write(ByteBuffer.wrap(new byte[1]), size - 1); // the length, after a final hole
+            }
+        }
+        applyMeta(p, n);
     }
 
     /** Writes {@code bytes} at {@code at}, skipping whole zero pages so that they stay holes in a new file. */
