@@ -89,6 +89,9 @@ class FilesCliTest {
         assertEquals(5 + 6, inc.json().get("bytes_read").asLong()); // config.yaml, and debug.log, not excluded now
         assertEquals(1, inc.json().get("files_unchanged").asInt());
 
+        Run table = ferry("snapshots");
+        assertEquals(0, table.code(), table.toString());
+        assertTrue(table.out().lines().anyMatch(l -> l.contains(" files ") && l.contains("3.0 MiB")), table.out());
         Run list = ferry("snapshots", "--json");
         assertEquals(0, list.code(), list.toString());
         assertEquals("files", list.json().get(0).get("kind").asText());
