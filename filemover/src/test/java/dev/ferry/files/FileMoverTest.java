@@ -369,7 +369,13 @@ class FileMoverTest {
         Files.write(src.resolve("secret"), "secret".getBytes(StandardCharsets.UTF_8));
         FileBackup b = new FileBackup(repo, new FileBackup.Request(src, src.toString(), null, List.of(), false,
                 Map.of(), 2, null));
+        Files.write(src.resolve("growing"), "start".getBytes(StandardCharsets.UTF_8));
         b.opener = p -> {
+            if (p.getFileName().toString().equals("growing")) { // written to while being read
+                FileChannel ch = FileChannel.open(p, StandardOpenOption.READ);
+                Files.write(p, "more".getBytes(StandardCharsets.UTF_8), StandardOpenOption.APPEND);
+                return ch;
+            }
             if (p.getFileName().toString().equals("gone")) {
                 Files.delete(p); // deleted between the directory listing and the read
             }
@@ -382,8 +388,11 @@ class FileMoverTest {
         assertTrue(r.partial());
         assertEquals(1, r.errors().size(), r.errors().toString());
         assertTrue(r.errors().get(0).startsWith("secret"), r.errors().toString());
-        assertEquals(1, r.warnings().size(), r.warnings().toString());
-        assertTrue(r.warnings().get(0).contains("gone") && r.warnings().get(0).contains("vanished"));
+        assertEquals(2, r.warnings().size(), r.warnings().toString());
+        assertTrue(r.warnings().get(0).startsWith("gone") && r.warnings().get(0).contains("vanished"),
+                r.warnings().toString());
+        assertTrue(r.warnings().get(1).startsWith("growing") && r.warnings().get(1).contains("changed while being read"),
+                r.warnings().toString());
         Path dst = work.resolve("dst");
         restore(r.snapshot(), dst, null, false);
         assertEquals("ok", Files.readString(dst.resolve("ok")));
