@@ -3,6 +3,9 @@ package dev.ferry.files;
 import dev.ferry.block.Zeros;
 import dev.ferry.progress.ProgressListener;
 import dev.ferry.repo.ChunkId;
+import dev.ferry.repo.ChunkIndex;
+import dev.ferry.repo.Envelope;
+import dev.ferry.repo.PackEntry;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryException;
 import dev.ferry.repo.Snapshot;
@@ -53,6 +56,12 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class FileRestore {
     private static final int PAGE = 4096;
     private static final int MAX_OPEN_FILES = 256;
+    /** A batch of small files handed to one worker: at most this many files, or this much data. */
+    static final int BATCH_FILES = 64;
+    static final long BATCH_BYTES = 4 << 20;
+    /** Chunks of a batch in one pack are fetched in one read across gaps up to this, spans up to that. */
+    private static final long READ_GAP = 256 << 10;
+    private static final long READ_SPAN = 8 << 20;
 
     /** What a restore did. */
     public record Result(long files, long dirs, long bytesWritten, List<String> warnings, double durationS) {
@@ -71,6 +80,8 @@ public final class FileRestore {
     /** Directories whose metadata is set last, deepest first, once nothing more is written into them. */
     private final List<Map.Entry<Path, Tree.Node>> dirMeta = new ArrayList<>();
     private ExecutorService workers;
+    private final List<SmallFile> batch = new ArrayList<>(); // the walker's
+    private long batchBytes;
     private Semaphore openFiles;
     private ProgressListener progress = ProgressListener.NONE;
 
@@ -110,6 +121,7 @@ public final class FileRestore {
             } else {
                 restoreOne(target, root, include);
             }
+            flushBatch();
         } catch (Throwable e) {
             failure.compareAndSet(null, e);
         } finally {
@@ -277,20 +289,18 @@ public final class FileRestore {
             dataPieces += piece.hole() ? 0 : 1;
         }
         if (n.link() == null && dataPieces <= 1) {
-            // a small file: made, written and finished by one worker, so that file creations (slow on many
-            // file systems) run in parallel instead of one after the other in the walk
-            openFiles.acquire();
-            workers.execute(() -> {
-                try {
-                    if (failure.get() == null) {
-                        writeSmallFile(p, n, pieces, size, rel);
-                    }
-                } catch (Throwable e) { // an Error too: the restore must not report success
-                    failure.compareAndSet(null, e);
-                } finally {
-                    openFiles.release();
-                }
-            });
+            // a small file: made, written and finished by a worker with a batch of others, so that file
+            // creations (slow on many file systems) run in parallel instead of one after the other in the walk,
+            // and neighbouring chunks in a pack are fetched in one read
+            Tree.Piece data = null;
+            for (Tree.Piece piece : pieces) {
+                data = piece.hole() ? data : piece;
+            }
+            batch.add(new SmallFile(p, n, data, size, rel));
+            batchBytes += data == null ? 0 : data.size();
+            if (batch.size() >= BATCH_FILES || batchBytes >= BATCH_BYTES) {
+                flushBatch();
+            }
             return;
         }
         openFiles.acquire();
@@ -354,44 +364,118 @@ public final class FileRestore {
         done.run();
     }
 
-    private void writeSmallFile(Path p, Tree.Node n, List<Tree.Piece> pieces, long size, String rel)
-            throws IOException {
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
-                LinkOption.NOFOLLOW_LINKS)) {
-            long at = 0;
-            for (Tree.Piece piece : pieces) {
-                if (!piece.hole()) {
-                    byte[] bytes = repo.load(ChunkId.parse(piece.id()));
-                    if (bytes.length != piece.size()) {
-                        throw new RepositoryException("chunk " + piece.id().substring(0, 8) + " of " + rel + " is "
-                                + bytes.length + " bytes, the tree says " + piece.size());
-                    }
-                    writeSparse(ch, bytes, at);
-                    bytesWritten.addAndGet(bytes.length);
-                    progress.advance(bytes.length);
+    /** A file of at most one data piece, waiting in {@link #batch}. */
+    private record SmallFile(Path path, Tree.Node node, Tree.Piece data, long size, String rel) {
+    }
+
+    /** Hands the waiting small files to a worker. Called by the walker only. */
+    private void flushBatch() throws InterruptedException {
+        if (batch.isEmpty()) {
+            return;
+        }
+        List<SmallFile> jobs = new ArrayList<>(batch);
+        batch.clear();
+        batchBytes = 0;
+        openFiles.acquire(); // bounds the batches waiting for a worker
+        workers.execute(() -> {
+            try {
+                if (failure.get() == null) {
+                    writeBatch(jobs);
                 }
-                at += piece.size();
+            } catch (Throwable e) { // an Error too: the restore must not report success
+                failure.compareAndSet(null, e);
+            } finally {
+                openFiles.release();
             }
-            if (ch.size() < size) {
-                ch.write(ByteBuffer.wrap(new byte[1]), size - 1); // the length, after a final hole
+        });
+    }
+
+    /** Writes a batch of small files: their chunks read pack by pack, neighbours in one ranged read. */
+    private void writeBatch(List<SmallFile> jobs) throws IOException {
+        record Located(SmallFile file, ChunkIndex.Location loc) {
+        }
+        List<Located> located = new ArrayList<>(jobs.size());
+        for (SmallFile f : jobs) {
+            if (f.data() == null) {
+                writeSmall(f, null, 0);
+                continue;
+            }
+            ChunkIndex.Location loc = repo.lookup(ChunkId.parse(f.data().id())).orElseThrow(() ->
+                    new RepositoryException("chunk " + f.data().id().substring(0, 8) + " of " + f.rel()
+                            + " is not in the repository index"));
+            if (loc.entry().rawLength() != f.data().size()) {
+                throw new RepositoryException("chunk " + f.data().id().substring(0, 8) + " of " + f.rel() + " is "
+                        + loc.entry().rawLength() + " bytes, the tree says " + f.data().size());
+            }
+            located.add(new Located(f, loc));
+        }
+        located.sort(java.util.Comparator.comparing((Located l) -> l.loc().pack().hex())
+                .thenComparingLong(l -> l.loc().entry().offset()));
+        int i = 0;
+        while (i < located.size() && failure.get() == null) {
+            PackEntry first = located.get(i).loc().entry();
+            String pack = located.get(i).loc().pack().objectName();
+            long start = first.offset();
+            long end = first.end();
+            int j = i + 1;
+            while (j < located.size() && located.get(j).loc().pack().objectName().equals(pack)
+                    && located.get(j).loc().entry().offset() >= end
+                    && located.get(j).loc().entry().offset() - end <= READ_GAP
+                    && located.get(j).loc().entry().end() - start <= READ_SPAN) {
+                end = located.get(j).loc().entry().end();
+                j++;
+            }
+            byte[] buf = repo.store().getRange(pack, start, Math.toIntExact(end - start));
+            for (int k = i; k < j; k++) {
+                PackEntry e = located.get(k).loc().entry();
+                Envelope.Scratch plain = repo.openChunkInScratch(pack, e, buf, Math.toIntExact(e.offset() - start));
+                writeSmall(located.get(k).file(), plain.out(), e.rawLength());
+            }
+            i = j;
+        }
+    }
+
+    /** Creates one small file with {@code len} bytes of data (or none), its length, and its metadata. */
+    private void writeSmall(SmallFile f, byte[] data, int len) throws IOException {
+        try (FileChannel ch = FileChannel.open(f.path(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+                LinkOption.NOFOLLOW_LINKS)) {
+            if (data != null) {
+                long at = 0;
+                for (Tree.Piece piece : f.node().content()) {
+                    if (piece == f.data()) {
+                        break;
+                    }
+                    at += piece.size();
+                }
+                writeSparse(ch, data, len, at);
+                bytesWritten.addAndGet(len);
+                progress.advance(len);
+            }
+            if (ch.size() < f.size()) {
+                ch.write(ByteBuffer.wrap(new byte[1]), f.size() - 1); // the length, after a final hole
             }
         }
-        applyMeta(p, n);
+        applyMeta(f.path(), f.node());
     }
 
     /** Writes {@code bytes} at {@code at}, skipping whole zero pages so that they stay holes in a new file. */
     private static void writeSparse(FileChannel ch, byte[] bytes, long at) throws IOException {
+        writeSparse(ch, bytes, bytes.length, at);
+    }
+
+    /** Writes {@code bytes[0, length)} at {@code at}, skipping whole zero pages. */
+    private static void writeSparse(FileChannel ch, byte[] bytes, int length, long at) throws IOException {
         int i = 0;
-        while (i < bytes.length) {
+        while (i < length) {
             // align pages to the file offset
-            int pageEnd = (int) Math.min(bytes.length, i + (PAGE - ((at + i) % PAGE)));
+            int pageEnd = (int) Math.min(length, i + (PAGE - ((at + i) % PAGE)));
             if (Zeros.isZero(bytes, i, pageEnd - i)) {
                 i = pageEnd;
                 continue;
             }
             int j = pageEnd;
-            while (j < bytes.length) {
-                int next = Math.min(bytes.length, j + PAGE);
+            while (j < length) {
+                int next = Math.min(length, j + PAGE);
                 if (Zeros.isZero(bytes, j, next - j)) {
                     break;
                 }
