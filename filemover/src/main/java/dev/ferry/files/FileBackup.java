@@ -142,7 +142,7 @@ public final class FileBackup {
 
     /** A directory entry found by the walk, waiting for its content. */
     private record Pending(byte[] name, Map<String, Object> stat, Tree.Node parentNode, Future<Outcome> content,
-                           String subtree, byte[] target, Map<String, String> xattrs, String rel, boolean counted) {
+                           String subtree, byte[] target, Map<String, String> xattrs, String rel) {
     }
 
     /** Runs the backup and stores the snapshot. */
@@ -327,32 +327,28 @@ public final class FileBackup {
                 } else {
                     subtree = backupDir(p, childRel, sub, null);
                 }
-                pending.add(new Pending(name, st, old, null, subtree, null, xattrs(p), childRel, false));
+                pending.add(new Pending(name, st, old, null, subtree, null, xattrs(p), childRel));
             } else if (type == Posix.S_IFREG) {
                 bytesTotal.addAndGet(num(st, "size"));
                 Future<Outcome> content;
-                boolean counted = false;
                 String link = num(st, "nlink") > 1 ? num(st, "dev") + ":" + num(st, "ino") : null;
                 Future<Outcome> earlier = link == null ? null : hardLinks.get(link);
                 if (earlier != null) {
                     content = earlier; // another name of a file already read
-                    counted = true;
                 } else if (unchanged(old, st)) {
                     filesUnchanged.incrementAndGet();
                     progress.advance(num(st, "size"));
                     content = java.util.concurrent.CompletableFuture.completedFuture(
                             new Outcome(old.content(), old.size(), null, null, false));
-                    counted = true;
                 } else {
                     (old != null && old.isFile() ? filesChanged : filesNew).incrementAndGet();
                     Map<String, Object> stat = st;
                     content = readers.submit(() -> readFile(p, childRel, stat));
-                    counted = true;
                 }
                 if (link != null) {
                     hardLinks.putIfAbsent(link, content);
                 }
-                pending.add(new Pending(name, st, old, content, null, null, xattrs(p), childRel, counted));
+                pending.add(new Pending(name, st, old, content, null, null, xattrs(p), childRel));
             } else if (type == Posix.S_IFLNK) {
                 byte[] target;
                 try {
@@ -364,9 +360,9 @@ public final class FileBackup {
                     errors.add(childRel + ": symlink cannot be read: " + e.getMessage());
                     continue;
                 }
-                pending.add(new Pending(name, st, old, null, null, target, null, childRel, false));
+                pending.add(new Pending(name, st, old, null, null, target, null, childRel));
             } else {
-                pending.add(new Pending(name, st, old, null, null, null, null, childRel, false));
+                pending.add(new Pending(name, st, old, null, null, null, null, childRel));
             }
         }
         List<Tree.Node> nodes = new ArrayList<>(pending.size());

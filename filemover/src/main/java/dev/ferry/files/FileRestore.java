@@ -13,7 +13,6 @@ import dev.ferry.repo.Snapshots;
 import dev.ferry.repo.Tree;
 import dev.ferry.util.Threads;
 import java.io.IOException;
-import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -574,9 +573,5 @@ public final class FileRestore {
                 return FileVisitResult.CONTINUE;
             }
         });
-    }
-
-    static InterruptedIOException interrupted() {
-        return new InterruptedIOException("restore interrupted");
     }
 }
