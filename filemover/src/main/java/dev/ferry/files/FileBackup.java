@@ -92,6 +92,11 @@ public final class FileBackup {
         }
     }
 
+    /** Starts loading the native bindings in the background (call before opening the repository). */
+    public static void warmUp() {
+        Posix.warmUp();
+    }
+
     /** Opens a file for reading; replaced by tests to simulate files that cannot be read. */
     interface Opener {
         FileChannel open(Path p) throws IOException;

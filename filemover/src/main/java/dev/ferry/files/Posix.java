@@ -110,13 +110,33 @@ final class Posix {
         return r == 0 ? 0 : posix().errno();
     }
 
+    /**
+     * Loads the native bindings on a daemon thread: jnr-posix and jnr-ffi take a few hundred milliseconds to
+     * start (a native library, generated classes), which can overlap with opening the repository.
+     */
+    static void warmUp() {
+        Thread t = new Thread(() -> {
+            try {
+                libc();
+                posix();
+            } catch (RuntimeException | LinkageError e) {
+                // the first real call meets the same problem and reports it
+            }
+        }, "ferry-posix-warm-up");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    private static synchronized LibC libcSlow() {
+        if (libc == null) {
+            libc = jnr.ffi.LibraryLoader.create(LibC.class).load("c");
+        }
+        return libc;
+    }
+
     private static LibC libc() {
         LibC c = libc;
-        if (c == null) {
-            c = jnr.ffi.LibraryLoader.create(LibC.class).load("c");
-            libc = c;
-        }
-        return c;
+        return c != null ? c : libcSlow();
     }
 
     /** sync(2): every file system's dirty data reaches its disk (Linux waits for it). */

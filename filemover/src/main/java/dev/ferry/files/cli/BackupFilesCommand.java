@@ -60,6 +60,7 @@ public final class BackupFilesCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        FileBackup.warmUp(); // native bindings load while the repository opens
         Map<String, String> tagMap = Main.parseTags(tags);
         int threads = job.threads();
         Path abs = dir.toAbsolutePath().normalize();

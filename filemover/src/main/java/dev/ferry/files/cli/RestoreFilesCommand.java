@@ -3,6 +3,7 @@ package dev.ferry.files.cli;
 import dev.ferry.cli.ExitCodes;
 import dev.ferry.cli.JobOptions;
 import dev.ferry.cli.Main;
+import dev.ferry.files.FileBackup;
 import dev.ferry.files.FileRestore;
 import dev.ferry.progress.ProgressReporter;
 import dev.ferry.repo.Repository;
@@ -56,6 +57,7 @@ public final class RestoreFilesCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        FileBackup.warmUp(); // native bindings load while the repository opens
         int threads = job.threads();
         if (marker != null && !marker.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,127}")) {
             throw new IllegalArgumentException("--marker is a plain name (letters, digits, '.', '_', '-'), not '"
