@@ -11,6 +11,7 @@ Usage (a repository in a local directory; copy an S3 repository to a directory f
     FERRY_PASSWORD=... docs/recover.py REPO dump DIR          # write every chunk to DIR/<id>, checked
     FERRY_PASSWORD=... docs/recover.py REPO snapshots         # list snapshots: id time kind source
     FERRY_PASSWORD=... docs/recover.py REPO restore-block SNAPSHOT_ID OUT   # a block snapshot into file OUT
+    FERRY_PASSWORD=... docs/recover.py REPO restore-files SNAPSHOT_ID DIR   # a files snapshot into new DIR
     docs/recover.py --key-file FILE REPO ...                  # open with a key file instead of a password
 
 Every chunk is authenticated (AES-256-GCM) and re-hashed (HMAC-SHA-256) before it is written out.
@@ -157,6 +158,67 @@ def restore_block(repo, enc_key, id_key, chunks, snap, out_path):
                 out.write(data)
 
 
+def node_bytes(node, field):
+    if field in node:
+        return node[field].encode("utf-8")
+    return base64.b64decode(node[field + "_b64"])
+
+
+def restore_files(repo, enc_key, id_key, chunks, tree_id, out_dir, links=None):
+    """Writes the tree into out_dir (which must not exist); returns the number of entries."""
+    tree = json.loads(read_chunk(repo, enc_key, id_key, tree_id, chunks[tree_id]))
+    if tree["version"] != 1:
+        fail("tree %s has version %r" % (tree_id, tree["version"]))
+    os.mkdir(out_dir)
+    count, later = 0, []
+    links = {} if links is None else links  # hard links: link id -> first path, across directories
+    for node in tree["nodes"]:
+        name = node_bytes(node, "name")
+        if name in (b"", b".", b"..") or b"/" in name or b"\0" in name:
+            fail("tree %s: refusing the entry name %r" % (tree_id, name))
+        path = os.path.join(os.fsencode(out_dir), name)
+        kind = node["type"]
+        if kind == "dir":
+            count += restore_files(repo, enc_key, id_key, chunks, node["subtree"], path, links)
+            later.append((path, node))
+        elif kind == "file":
+            if node.get("link") in links:
+                os.link(links[node["link"]], path)
+            else:
+                with open(path, "wb") as out:
+                    pos = 0
+                    for piece in node.get("content", []):
+                        if "id" in piece:  # else a hole: left unwritten
+                            data = read_chunk(repo, enc_key, id_key, piece["id"], chunks[piece["id"]])
+                            if len(data) != piece["size"]:
+                                fail("chunk %s has the wrong length" % piece["id"])
+                            out.seek(pos)
+                            out.write(data)
+                        pos += piece["size"]
+                    out.truncate(node["size"])
+                if "link" in node:
+                    links[node["link"]] = path
+                later.append((path, node))
+        elif kind == "symlink":
+            os.symlink(node_bytes(node, "target"), path)
+            os.lchown(path, node["uid"], node["gid"])
+            os.utime(path, ns=(node["mtime_ns"], node["mtime_ns"]), follow_symlinks=False)
+        elif kind == "fifo":
+            os.mkfifo(path, node["mode"])
+            later.append((path, node))
+        else:
+            print("recover: skipping %s entry %r" % (kind, name), file=sys.stderr)
+            continue
+        count += 1
+    for path, node in later:  # metadata last: directories' mtimes change while their entries are made
+        os.chown(path, node["uid"], node["gid"])
+        os.chmod(path, node["mode"])
+        for xname, value in node.get("xattrs", {}).items():
+            os.setxattr(path, xname, base64.b64decode(value))
+        os.utime(path, ns=(node["mtime_ns"], node["mtime_ns"]))
+    return count
+
+
 def main(argv):
     key_file = None
     if len(argv) > 2 and argv[1] == "--key-file":
@@ -189,6 +251,12 @@ def main(argv):
             fail("snapshot %s is not a block snapshot" % argv[3])
         restore_block(repo, enc_key, id_key, chunks, snap, argv[4])
         print("restored %d bytes into %s" % (snap["volume"]["size"], argv[4]))
+    elif command == "restore-files" and len(argv) == 5:
+        snap = read_snapshot(repo, enc_key, argv[3])
+        if snap["kind"] != "files":
+            fail("snapshot %s is not a files snapshot" % argv[3])
+        n = restore_files(repo, enc_key, id_key, chunks, snap["tree"], argv[4])
+        print("restored %d entries into %s" % (n, argv[4]))
     else:
         fail(__doc__)
 

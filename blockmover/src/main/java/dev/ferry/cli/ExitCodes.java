@@ -12,6 +12,11 @@ public final class ExitCodes {
     public static final int DAMAGE = 3;
     /** The password or key file opens no key slot of the repository. */
     public static final int WRONG_KEY = 4;
+    /**
+     * A backup finished and stored its snapshot, but some files could not be read (permission denied, I/O
+     * errors): the snapshot lacks them, and the summary lists them.
+     */
+    public static final int PARTIAL = 5;
 
     private ExitCodes() {
     }

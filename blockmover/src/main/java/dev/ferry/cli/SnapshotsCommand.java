@@ -59,10 +59,21 @@ final class SnapshotsCommand implements Callable<Integer> {
                 String tags = s.tags() == null || s.tags().isEmpty() ? "" : "  " + s.tags();
                 String time = s.time().length() >= 19 ? s.time().substring(0, 19).replace('T', ' ') : s.time();
                 main.out.printf("%-8s  %-19s  %-5s  %-12s  %10s  %s%s%n", st.shortId(), time, s.kind(),
-                        s.hostname(), s.volume() == null ? "" : Sizes.human(s.volume().size()), s.source(), tags);
+                        s.hostname(), size(s), s.source(), tags);
             }
             main.out.printf("%d snapshot(s)%n", all.size());
         }
         return ExitCodes.OK;
+    }
+
+    /** A block snapshot's volume size; a files snapshot's total file size, from its summary. */
+    private static String size(Snapshot s) {
+        if (s.volume() != null) {
+            return Sizes.human(s.volume().size());
+        }
+        if (s.summary() != null && s.summary().get("bytes_total") instanceof Number n) {
+            return Sizes.human(n.longValue());
+        }
+        return "";
     }
 }

@@ -48,6 +48,8 @@ public final class Pruner {
     private final Store store;
     private final Clock clock;
     private final double repackShare;
+    /** Trees already walked by this prune: snapshots of one source share most of them. */
+    private final Set<ChunkId> seenTrees = new HashSet<>();
 
     public Pruner(Repository repo, Clock clock, double repackShare) {
         if (repackShare <= 0 || repackShare > 1) {
@@ -204,6 +206,7 @@ public final class Pruner {
         }
         Set<String> seen = new HashSet<>();
         snaps.forEach(s -> seen.add(s.id()));
+        seenTrees.clear(); // new snapshots' trees must be walked against the new index
         Map<PackId, List<PackEntry>> again = new LinkedHashMap<>();
         ChunkIdSet namedAgain = new ChunkIdSet();
         for (Snapshots.Stored s : snapshots.list()) {
@@ -237,6 +240,9 @@ public final class Pruner {
     private void collect(Snapshots.Stored s, Repository.IoConsumer<ChunkId> action) throws IOException {
         if (Snapshot.KIND_BLOCK.equals(s.snapshot().kind()) && s.snapshot().volume() != null) {
             BlockBackup.forEachChunk(repo, s.snapshot().volume(), action);
+        } else if (Snapshot.KIND_FILES.equals(s.snapshot().kind()) && s.snapshot().tree() != null) {
+            // trees shared with a snapshot already walked were collected with everything under them
+            Tree.forEachChunk(repo::load, s.snapshot().tree(), seenTrees, action);
         } else {
             throw new RepositoryException("snapshot " + s.shortId() + " is of kind '" + s.snapshot().kind()
                     + "', which this Ferry cannot read; prune stops rather than delete its data");

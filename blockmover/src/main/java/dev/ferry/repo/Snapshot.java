@@ -9,7 +9,7 @@ import java.util.Map;
  * Stored as sealed JSON (see docs/FORMAT.md). Readers ignore fields they do not know.
  *
  * @param version  snapshot format version, {@link #VERSION}
- * @param kind     {@code "block"} for a volume image
+ * @param kind     {@code "block"} for a volume image, {@code "files"} for a directory tree
  * @param time     when the backup started (RFC 3339, UTC)
  * @param hostname the host that made it
  * @param source   what was backed up (a path, or an engine's volume name)
@@ -18,13 +18,22 @@ import java.util.Map;
  * @param volume   for a block snapshot: the volume manifest
  * @param summary  figures of the backup that made it (bytes read, new, duration...)
  * @param engine   engine-specific facts (engine name, its snapshot name and guid...), or null
+ * @param tree     for a files snapshot: the chunk id (hex) of the root directory's tree object ({@link Tree})
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record Snapshot(int version, String kind, String time, String hostname, String source,
                        Map<String, String> tags, String parent, Volume volume, Map<String, Object> summary,
-                       Map<String, String> engine) {
+                       Map<String, String> engine, String tree) {
     public static final int VERSION = 1;
     public static final String KIND_BLOCK = "block";
+    /** A directory tree backed up file by file: {@link #tree} names the root {@link Tree}. */
+    public static final String KIND_FILES = "files";
+
+    /** A snapshot without a tree (a block snapshot). */
+    public Snapshot(int version, String kind, String time, String hostname, String source, Map<String, String> tags,
+                    String parent, Volume volume, Map<String, Object> summary, Map<String, String> engine) {
+        this(version, kind, time, hostname, source, tags, parent, volume, summary, engine, null);
+    }
 
     /**
      * A volume manifest: the volume is {@code size} bytes in blocks of {@code blockSize} (the last may be

@@ -33,6 +33,7 @@ public final class Verifier {
     private final Store store;
     private final Consumer<String> progress;
     private final int readWindow;
+    private final java.util.Set<ChunkId> verifiedTrees = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     public Verifier(Repository repo, Consumer<String> progress) {
         this(repo, progress, READ_WINDOW);
@@ -155,6 +156,10 @@ public final class Verifier {
      */
     private void checkSnapshot(Snapshots.Stored s, ChunkIndex index, List<String> errors) throws IOException {
         String name = Snapshots.PREFIX + s.id();
+        if (Snapshot.KIND_FILES.equals(s.snapshot().kind())) {
+            checkFilesSnapshot(s, index, errors);
+            return;
+        }
         if (!Snapshot.KIND_BLOCK.equals(s.snapshot().kind())) {
             errors.add(name + ": snapshot of unknown kind '" + s.snapshot().kind() + "'");
             return;
@@ -203,6 +208,43 @@ public final class Verifier {
         }
         if (missing > 10) {
             errors.add(name + ": " + (missing - 10) + " more blocks use chunks that are in no index file");
+        }
+    }
+
+    /**
+     * Checks a files snapshot: every tree it reaches is indexed, decrypts and parses, and every content chunk of
+     * its files is indexed (the chunks themselves are checked with the packs). Trees are walked once per verify.
+     */
+    private void checkFilesSnapshot(Snapshots.Stored s, ChunkIndex index, List<String> errors) throws IOException {
+        String name = Snapshots.PREFIX + s.id();
+        String root = s.snapshot().tree();
+        if (root == null || !root.matches("[0-9a-f]{64}")) {
+            errors.add(name + ": files snapshot without a valid root tree id");
+            return;
+        }
+        int[] missing = {0};
+        Tree.Loader loader = id -> {
+            var loc = index.lookup(id);
+            if (loc.isEmpty()) {
+                throw new RepositoryException("tree " + id.shortHex() + " is in no index file");
+            }
+            String pack = loc.get().pack().objectName();
+            byte[] sealed = store.getRange(pack, loc.get().entry().offset(), loc.get().entry().length());
+            return repo.openChunk(pack, loc.get().entry(), sealed, 0);
+        };
+        try {
+            Tree.forEachChunk(loader, root, verifiedTrees, id -> {
+                if (!index.contains(id) && missing[0]++ < 10) {
+                    errors.add(name + ": chunk " + id.shortHex() + " is used but in no index file");
+                }
+            });
+        } catch (NoSuchObjectException e) {
+            errors.add(name + ": a tree's pack is missing: " + e.getMessage());
+        } catch (RepositoryException | IllegalArgumentException e) {
+            errors.add(name + ": a tree cannot be read: " + e.getMessage());
+        }
+        if (missing[0] > 10) {
+            errors.add(name + ": " + (missing[0] - 10) + " more chunks are used but in no index file");
         }
     }
 

@@ -1,0 +1,606 @@
+package dev.ferry.files;
+
+import dev.ferry.block.Zeros;
+import dev.ferry.progress.ProgressListener;
+import dev.ferry.repo.BlobType;
+import dev.ferry.repo.ChunkId;
+import dev.ferry.repo.Repository;
+import dev.ferry.repo.RepositoryException;
+import dev.ferry.repo.RepositoryLock;
+import dev.ferry.repo.Snapshot;
+import dev.ferry.repo.Snapshots;
+import dev.ferry.repo.Tree;
+import dev.ferry.util.Threads;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.PathMatcher;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.UserDefinedFileAttributeView;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Backs up a directory tree into a files snapshot: files as content-defined chunks ({@link Chunker}), holes
+ * (all-zero chunks) as holes, directories as {@link Tree} objects with their metadata.
+ *
+ * <p>One thread walks the tree (directory listings and lstat); files are read by {@code threads} reader
+ * threads, and the chunks of large files are hashed, compressed and encrypted by another {@code threads}
+ * workers, so one large file uses every core. With a parent snapshot, a file whose size, mtime, ctime and inode
+ * are the parent's is taken from the parent without being read.
+ *
+ * <p>Files that vanish or change while being read become warnings; files that cannot be read are listed as
+ * errors and left out, and the snapshot is still stored (a partial backup).
+ */
+public final class FileBackup {
+    private static final Logger log = LoggerFactory.getLogger(FileBackup.class);
+    /** Files at least this large have their chunks processed by the worker pool instead of their reader. */
+    static final long LARGE_FILE = 16L << 20;
+    private static final String STAT = "unix:mode,ino,dev,uid,gid,ctime,nlink,rdev,size,lastModifiedTime";
+
+    /**
+     * What to back up.
+     *
+     * @param root           the directory
+     * @param sourceName     recorded as the snapshot's source
+     * @param parent         a files snapshot to take unchanged files from, or null
+     * @param excludes       glob patterns: with a '/', matched against the path relative to the root; without,
+     *                       against the name at any depth. A matching directory is left out with its content.
+     * @param oneFileSystem  do not descend into directories on another file system (they are kept, empty)
+     * @param tags           user tags
+     * @param threads        reader threads, and as many hashing workers
+     * @param lock           the repository lock, checked before the snapshot is stored; or null
+     */
+    public record Request(Path root, String sourceName, Snapshots.Stored parent, List<String> excludes,
+                          boolean oneFileSystem, Map<String, String> tags, int threads, RepositoryLock lock) {
+    }
+
+    /** What a backup did; {@code errors} lists files left out because they could not be read. */
+    public record Result(Snapshots.Stored snapshot, long bytesTotal, long bytesRead, long bytesNew, long chunksNew,
+                         long filesNew, long filesChanged, long filesUnchanged, long dirs, List<String> warnings,
+                         List<String> errors, double durationS) {
+        public boolean partial() {
+            return !errors.isEmpty();
+        }
+    }
+
+    /** Starts loading the native bindings in the background (call before opening the repository). */
+    public static void warmUp() {
+        Posix.warmUp();
+    }
+
+    /** Opens a file for reading; replaced by tests to simulate files that cannot be read. */
+    interface Opener {
+        FileChannel open(Path p) throws IOException;
+    }
+
+    private final Repository repo;
+    private final Request req;
+    private final Chunker chunker;
+    private final List<PathMatcher> nameMatchers = new ArrayList<>();
+    private final List<PathMatcher> pathMatchers = new ArrayList<>();
+    Opener opener = p -> FileChannel.open(p, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+
+    private final List<String> warnings = Collections.synchronizedList(new ArrayList<>());
+    private final List<String> errors = Collections.synchronizedList(new ArrayList<>());
+    private final AtomicLong bytesTotal = new AtomicLong();
+    private final AtomicLong bytesRead = new AtomicLong();
+    private final AtomicLong filesNew = new AtomicLong();
+    private final AtomicLong filesChanged = new AtomicLong();
+    private final AtomicLong filesUnchanged = new AtomicLong();
+    private final AtomicLong dirs = new AtomicLong();
+    private final AtomicReference<Throwable> failure = new AtomicReference<>();
+    private final Map<String, Future<Outcome>> hardLinks = new HashMap<>();
+    private ExecutorService readers;
+    private ExecutorService workers;
+    private Semaphore inFlight;
+    private ProgressListener progress = ProgressListener.NONE;
+    private long rootDevice;
+
+    public FileBackup(Repository repo, Request req) throws RepositoryException {
+        this.repo = repo;
+        this.req = req;
+        if (req.parent() != null && !Snapshot.KIND_FILES.equals(req.parent().snapshot().kind())) {
+            throw new RepositoryException("snapshot " + req.parent().shortId() + " is a "
+                    + req.parent().snapshot().kind() + " snapshot; the parent of a files backup is a files snapshot");
+        }
+        this.chunker = Chunker.forKey(repo.masterKey());
+        for (String p : req.excludes() == null ? List.<String>of() : req.excludes()) {
+            String glob = p.endsWith("/") && p.length() > 1 ? p.substring(0, p.length() - 1) : p;
+            glob = glob.startsWith("/") ? glob.substring(1) : glob;
+            PathMatcher m = FileSystems.getDefault().getPathMatcher("glob:" + glob);
+            (glob.contains("/") ? pathMatchers : nameMatchers).add(m);
+        }
+    }
+
+    /** A file's content, or why there is none. */
+    private record Outcome(List<Tree.Piece> content, long size, String warning, String error, boolean vanished) {
+    }
+
+    /** A directory entry found by the walk, waiting for its content. */
+    private record Pending(byte[] name, Map<String, Object> stat, Tree.Node parentNode, Future<Outcome> content,
+                           String subtree, byte[] target, Map<String, String> xattrs, String rel) {
+    }
+
+    /** Runs the backup and stores the snapshot. */
+    public Result run(ProgressListener progress, Clock clock, String hostname) throws IOException {
+        this.progress = progress;
+        long start = System.nanoTime();
+        String time = clock.instant().truncatedTo(java.time.temporal.ChronoUnit.MILLIS).toString();
+        long bytesBefore = repo.bytesAdded();
+        long chunksBefore = repo.chunksAdded();
+        Path root = req.root();
+        Map<String, Object> rootStat = Files.readAttributes(root, STAT, LinkOption.NOFOLLOW_LINKS);
+        if (type(rootStat) != Posix.S_IFDIR) {
+            throw new IllegalArgumentException(root + " is not a directory; a files backup reads a directory tree");
+        }
+        rootDevice = ((Number) rootStat.get("dev")).longValue();
+        int threads = Math.max(1, req.threads());
+        readers = Threads.pool(threads, "ferry-file-reader");
+        workers = Threads.pool(threads, "ferry-file-worker");
+        // bounds the chunks waiting for a worker: memory stays bounded whatever the file sizes
+        inFlight = new Semaphore(threads * 2 + 2);
+        Tree parentRoot = null;
+        if (req.parent() != null) {
+            parentRoot = Tree.load(repo, ChunkId.parse(req.parent().snapshot().tree()));
+        }
+        String rootId;
+        try {
+            Tree.Node rootMeta = node(new byte[0], rootStat, null, null, null, xattrs(root));
+            rootId = backupDir(root, "", parentRoot, rootMeta);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            failure.compareAndSet(null, new InterruptedIOException("backup interrupted"));
+            rootId = null;
+        } catch (Throwable e) {
+            failure.compareAndSet(null, e);
+            rootId = null;
+        } finally {
+            Threads.drain(readers, failure, "backup");
+            Threads.drain(workers, failure, "backup");
+        }
+        Throwable f = failure.get();
+        if (f != null) {
+            try {
+                repo.flush(); // keep what was stored: the next run deduplicates against it
+            } catch (IOException | RuntimeException e) {
+                f.addSuppressed(e);
+            }
+            Threads.rethrow(f);
+        }
+        if (req.lock() != null) {
+            req.lock().check();
+        }
+        String treeId = rootId;
+        int again = repo.ensureIndexed(action -> Tree.forEachChunk(repo::load, treeId, new HashSet<>(), action));
+        if (again > 0) {
+            log.info("{} chunks of this backup were named again after a concurrent prune", again);
+        }
+        double duration = (System.nanoTime() - start) / 1e9;
+        long bytesNew = repo.bytesAdded() - bytesBefore;
+        long chunksNew = repo.chunksAdded() - chunksBefore;
+        List<String> w = new ArrayList<>(warnings);
+        List<String> e = new ArrayList<>(errors);
+        Collections.sort(w);
+        Collections.sort(e);
+        Map<String, Object> summary = new LinkedHashMap<>();
+        summary.put("bytes_total", bytesTotal.get());
+        summary.put("bytes_read", bytesRead.get());
+        summary.put("bytes_new", bytesNew);
+        summary.put("chunks_new", chunksNew);
+        summary.put("files_new", filesNew.get());
+        summary.put("files_changed", filesChanged.get());
+        summary.put("files_unchanged", filesUnchanged.get());
+        summary.put("dirs", dirs.get());
+        summary.put("warnings", w.size());
+        summary.put("unreadable", e.size());
+        summary.put("duration_s", Math.round(duration * 1000) / 1000.0);
+        Snapshot snap = new Snapshot(Snapshot.VERSION, Snapshot.KIND_FILES, time, hostname, req.sourceName(),
+                req.tags() == null ? Map.of() : req.tags(), req.parent() == null ? null : req.parent().id(), null,
+                summary, null, rootId);
+        Snapshots.Stored stored = new Snapshots(repo).save(snap);
+        log.info("snapshot {}: {} files read ({} bytes), {} unchanged, {} new bytes stored", stored.shortId(),
+                filesNew.get() + filesChanged.get(), bytesRead.get(), filesUnchanged.get(), bytesNew);
+        return new Result(stored, bytesTotal.get(), bytesRead.get(), bytesNew, chunksNew, filesNew.get(),
+                filesChanged.get(), filesUnchanged.get(), dirs.get(), w, e, duration);
+    }
+
+    private static int type(Map<String, Object> stat) {
+        return ((Number) stat.get("mode")).intValue() & Posix.S_IFMT;
+    }
+
+    private static long mtimeNs(Map<String, Object> stat) {
+        return ((FileTime) stat.get("lastModifiedTime")).to(TimeUnit.NANOSECONDS);
+    }
+
+    private static long ctimeNs(Map<String, Object> stat) {
+        return ((FileTime) stat.get("ctime")).to(TimeUnit.NANOSECONDS);
+    }
+
+    private static long num(Map<String, Object> stat, String key) {
+        return ((Number) stat.get(key)).longValue();
+    }
+
+    private boolean excluded(String rel, byte[] name) {
+        if (nameMatchers.isEmpty() && pathMatchers.isEmpty()) {
+            return false;
+        }
+        Path n = Path.of(RawNames.show(name).replace('\0', '?'));
+        for (PathMatcher m : nameMatchers) {
+            if (m.matches(n)) {
+                return true;
+            }
+        }
+        if (!pathMatchers.isEmpty()) {
+            Path r = Path.of(rel.replace('\0', '?'));
+            for (PathMatcher m : pathMatchers) {
+                if (m.matches(r)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** Backs up one directory (depth first) and stores its tree; returns the tree's id. */
+    private String backupDir(Path dir, String rel, Tree parent, Tree.Node self) throws Exception {
+        dirs.incrementAndGet();
+        List<Path> children = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+            for (Path p : ds) {
+                children.add(p);
+            }
+        } catch (NoSuchFileException e) {
+            warnings.add((rel.isEmpty() ? "." : rel) + ": directory vanished during the backup");
+        } catch (IOException e) {
+            errors.add((rel.isEmpty() ? "." : rel) + ": directory cannot be read: " + e.getMessage());
+        }
+        List<byte[]> names = new ArrayList<>(children.size());
+        Map<String, Path> byName = new HashMap<>();
+        for (Path p : children) {
+            byte[] name = RawNames.bytes(p.getFileName());
+            names.add(name);
+            byName.put(new String(name, StandardCharsets.ISO_8859_1), p);
+        }
+        names.sort(Tree::compareNames);
+        Map<String, Tree.Node> parentNodes = new HashMap<>();
+        if (parent != null) {
+            for (Tree.Node n : parent.nodes()) {
+                parentNodes.put(new String(n.nameBytes(), StandardCharsets.ISO_8859_1), n);
+            }
+        }
+        List<Pending> pending = new ArrayList<>(names.size());
+        for (byte[] name : names) {
+            if (failure.get() != null) {
+                break;
+            }
+            String key = new String(name, StandardCharsets.ISO_8859_1);
+            Path p = byName.get(key);
+            String childRel = rel.isEmpty() ? RawNames.show(name) : rel + "/" + RawNames.show(name);
+            if (excluded(childRel, name)) {
+                continue;
+            }
+            Map<String, Object> st;
+            try {
+                st = Files.readAttributes(p, STAT, LinkOption.NOFOLLOW_LINKS);
+            } catch (NoSuchFileException e) {
+                warnings.add(childRel + ": vanished during the backup");
+                continue;
+            } catch (IOException e) {
+                errors.add(childRel + ": cannot be read: " + e.getMessage());
+                continue;
+            }
+            Tree.Node old = parentNodes.get(key);
+            int type = type(st);
+            if (type == Posix.S_IFDIR) {
+                Tree sub = null;
+                if (old != null && old.isDir()) {
+                    sub = Tree.load(repo, ChunkId.parse(old.subtree()));
+                }
+                String subtree;
+                if (req.oneFileSystem() && num(st, "dev") != rootDevice) {
+                    dirs.incrementAndGet();
+                    subtree = new Tree(Tree.VERSION, List.of(), null).save(repo).hex(); // a mount point: kept empty
+                } else {
+                    subtree = backupDir(p, childRel, sub, null);
+                }
+                pending.add(new Pending(name, st, old, null, subtree, null, xattrs(p), childRel));
+            } else if (type == Posix.S_IFREG) {
+                bytesTotal.addAndGet(num(st, "size"));
+                Future<Outcome> content;
+                String link = num(st, "nlink") > 1 ? num(st, "dev") + ":" + num(st, "ino") : null;
+                Future<Outcome> earlier = link == null ? null : hardLinks.get(link);
+                if (earlier != null) {
+                    content = earlier; // another name of a file already read
+                } else if (unchanged(old, st)) {
+                    filesUnchanged.incrementAndGet();
+                    progress.advance(num(st, "size"));
+                    content = java.util.concurrent.CompletableFuture.completedFuture(
+                            new Outcome(old.content(), old.size(), null, null, false));
+                } else {
+                    (old != null && old.isFile() ? filesChanged : filesNew).incrementAndGet();
+                    Map<String, Object> stat = st;
+                    content = readers.submit(() -> readFile(p, childRel, stat));
+                }
+                if (link != null) {
+                    hardLinks.putIfAbsent(link, content);
+                }
+                pending.add(new Pending(name, st, old, content, null, null, xattrs(p), childRel));
+            } else if (type == Posix.S_IFLNK) {
+                byte[] target;
+                try {
+                    target = RawNames.bytes(Files.readSymbolicLink(p));
+                } catch (NoSuchFileException e) {
+                    warnings.add(childRel + ": vanished during the backup");
+                    continue;
+                } catch (IOException e) {
+                    errors.add(childRel + ": symlink cannot be read: " + e.getMessage());
+                    continue;
+                }
+                pending.add(new Pending(name, st, old, null, null, target, null, childRel));
+            } else {
+                pending.add(new Pending(name, st, old, null, null, null, null, childRel));
+            }
+        }
+        List<Tree.Node> nodes = new ArrayList<>(pending.size());
+        for (Pending e : pending) {
+            List<Tree.Piece> content = null;
+            Long size = null;
+            if (e.content() != null) {
+                Outcome o;
+                try {
+                    o = e.content().get();
+                } catch (ExecutionException ex) {
+                    failure.compareAndSet(null, ex.getCause());
+                    break;
+                }
+                if (o.vanished()) {
+                    warnings.add(e.rel() + ": vanished during the backup");
+                    continue;
+                }
+                if (o.error() != null) {
+                    errors.add(e.rel() + ": " + o.error());
+                    continue;
+                }
+                if (o.warning() != null) {
+                    warnings.add(e.rel() + ": " + o.warning());
+                }
+                content = o.content();
+                size = o.size();
+            }
+            nodes.add(node(e.name(), e.stat(), size, content, e, e.xattrs()));
+        }
+        if (failure.get() != null) {
+            Threads.rethrow(failure.get());
+        }
+        return new Tree(Tree.VERSION, nodes, self).save(repo).hex();
+    }
+
+    private boolean unchanged(Tree.Node old, Map<String, Object> st) throws IOException {
+        if (old == null || !old.isFile() || old.size() == null || old.content() == null || old.ctimeNs() == null
+                || old.inode() == null) {
+            return false;
+        }
+        if (old.size() != num(st, "size") || old.mtimeNs() != mtimeNs(st) || old.ctimeNs() != ctimeNs(st)
+                || old.inode() != num(st, "ino")) {
+            return false;
+        }
+        for (Tree.Piece piece : old.content()) {
+            if (piece.id() != null && !repo.contains(ChunkId.parse(piece.id()))) {
+                return false; // pruned meanwhile: read it again
+            }
+        }
+        return true;
+    }
+
+    private Tree.Node node(byte[] name, Map<String, Object> st, Long size, List<Tree.Piece> content, Pending e,
+                           Map<String, String> xattrs) {
+        String[] nf = Tree.nameFields(name);
+        int type = type(st);
+        String t = switch (type) {
+            case Posix.S_IFDIR -> Tree.DIR;
+            case Posix.S_IFREG -> Tree.FILE;
+            case Posix.S_IFLNK -> Tree.SYMLINK;
+            case Posix.S_IFIFO -> Tree.FIFO;
+            case Posix.S_IFCHR -> Tree.CHAR;
+            case Posix.S_IFBLK -> Tree.BLOCK;
+            default -> Tree.SOCKET;
+        };
+        String[] tf = e == null || e.target() == null ? new String[2] : Tree.nameFields(e.target());
+        Long rdev = type == Posix.S_IFCHR || type == Posix.S_IFBLK ? num(st, "rdev") : null;
+        String link = type == Posix.S_IFREG && num(st, "nlink") > 1 ? num(st, "dev") + ":" + num(st, "ino") : null;
+        return new Tree.Node(nf[0], nf[1], t, ((Number) st.get("mode")).intValue() & 07777, num(st, "uid"),
+                num(st, "gid"), mtimeNs(st), ctimeNs(st), num(st, "ino"), num(st, "dev"), size, content,
+                e == null ? null : e.subtree(), tf[0], tf[1], rdev, link, xattrs);
+    }
+
+    /** Extended attributes of a file or directory; null when there are none or the file system has none. */
+    static Map<String, String> xattrs(Path p) {
+        if (!Posix.mayHaveXattrs(p)) {
+            return null;
+        }
+        try {
+            UserDefinedFileAttributeView v = Files.getFileAttributeView(p, UserDefinedFileAttributeView.class,
+                    LinkOption.NOFOLLOW_LINKS);
+            if (v == null) {
+                return null;
+            }
+            List<String> names = v.list();
+            if (names.isEmpty()) {
+                return null;
+            }
+            Map<String, String> out = new TreeMap<>();
+            for (String n : names) {
+                ByteBuffer b = ByteBuffer.allocate(v.size(n));
+                v.read(n, b);
+                out.put("user." + n, Base64.getEncoder().encodeToString(Arrays.copyOf(b.array(), b.position())));
+            }
+            return out;
+        } catch (IOException | UnsupportedOperationException e) {
+            return null; // no xattrs here (or the file went away: the read reports that)
+        }
+    }
+
+    /** Reads and chunks one file. Runs on a reader thread. */
+    private Outcome readFile(Path p, String rel, Map<String, Object> before) throws Exception {
+        if (failure.get() != null) {
+            return new Outcome(null, 0, null, "not read: the backup failed", false);
+        }
+        FileChannel ch;
+        try {
+            ch = opener.open(p);
+        } catch (NoSuchFileException e) {
+            return new Outcome(null, 0, null, null, true);
+        } catch (AccessDeniedException e) {
+            return new Outcome(null, 0, null, "permission denied", false);
+        } catch (IOException e) {
+            return new Outcome(null, 0, null, "cannot be opened: " + e.getMessage(), false);
+        }
+        List<Tree.Piece> pieces = new ArrayList<>();
+        List<Future<?>> chunkTasks = new ArrayList<>();
+        long size = 0;
+        try (ch) {
+            long expected = num(before, "size");
+            boolean large = expected >= LARGE_FILE;
+            byte[] buf = new byte[(int) Math.min(2L * Chunker.MAX_SIZE, Math.max(expected + 1, 4096))];
+            int start = 0;
+            int end = 0;
+            boolean eof = false;
+            while (true) {
+                while (!eof && end < buf.length) {
+                    int n = ch.read(ByteBuffer.wrap(buf, end, buf.length - end));
+                    if (n < 0) {
+                        eof = true;
+                    } else {
+                        end += n;
+                        bytesRead.addAndGet(n);
+                    }
+                }
+                if (!eof && buf.length < 2 * Chunker.MAX_SIZE && end == buf.length) {
+                    buf = Arrays.copyOf(buf, (int) Math.min(2L * Chunker.MAX_SIZE, buf.length * 2L)); // it grew
+                    continue;
+                }
+                while (end - start > 0 && (eof || end - start >= Chunker.MAX_SIZE)) {
+                    int n = chunker.cut(buf, start, end - start);
+                    addChunk(buf, start, n, large, pieces, chunkTasks);
+                    size += n;
+                    start += n;
+                }
+                if (eof) {
+                    break;
+                }
+                System.arraycopy(buf, start, buf, 0, end - start);
+                end -= start;
+                start = 0;
+            }
+        } catch (IOException e) {
+            cancel(chunkTasks);
+            if (failure.get() != null) {
+                throw e;
+            }
+            return new Outcome(null, 0, null, "read failed: " + e.getMessage(), false);
+        }
+        for (Future<?> f : chunkTasks) {
+            f.get();
+        }
+        String warning = null;
+        try {
+            Map<String, Object> after = Files.readAttributes(p, STAT, LinkOption.NOFOLLOW_LINKS);
+            if (num(after, "size") != size || mtimeNs(after) != mtimeNs(before) || ctimeNs(after) != ctimeNs(before)) {
+                warning = "changed while being read; the snapshot holds what was read (" + size + " bytes)";
+            }
+        } catch (NoSuchFileException e) {
+            warning = "deleted while being read; the snapshot holds what was read (" + size + " bytes)";
+        }
+        List<Tree.Piece> merged = mergeHoles(pieces);
+        return new Outcome(merged, size, warning, null, false);
+    }
+
+    private static void cancel(List<Future<?>> tasks) {
+        for (Future<?> f : tasks) {
+            f.cancel(false);
+        }
+    }
+
+    /** Records one chunk: a hole if all zero, else its id (stored by a worker for large files). */
+    private void addChunk(byte[] buf, int off, int len, boolean large, List<Tree.Piece> pieces,
+                          List<Future<?>> tasks) throws IOException, InterruptedException {
+        if (Zeros.isZero(buf, off, len)) {
+            pieces.add(new Tree.Piece(null, len));
+            progress.advance(len);
+            return;
+        }
+        if (!large) {
+            ChunkId id = repo.masterKey().chunkId(buf, off, len);
+            repo.saveWithId(BlobType.DATA, id, buf, off, len);
+            pieces.add(new Tree.Piece(id.hex(), len));
+            progress.advance(len);
+            return;
+        }
+        byte[] copy = Arrays.copyOfRange(buf, off, off + len);
+        int index = pieces.size();
+        pieces.add(null);
+        inFlight.acquire();
+        tasks.add(workers.submit(() -> {
+            try {
+                ChunkId id = repo.masterKey().chunkId(copy, 0, len);
+                repo.saveWithId(BlobType.DATA, id, copy, 0, len);
+                synchronized (pieces) {
+                    pieces.set(index, new Tree.Piece(id.hex(), len));
+                }
+                progress.advance(len);
+            } catch (Throwable e) { // an Error too: a piece left unset would lose data
+                failure.compareAndSet(null, e);
+                throw e;
+            } finally {
+                inFlight.release();
+            }
+            return null;
+        }));
+    }
+
+    private static List<Tree.Piece> mergeHoles(List<Tree.Piece> pieces) {
+        List<Tree.Piece> out = new ArrayList<>(pieces.size());
+        synchronized (pieces) {
+            for (Tree.Piece p : pieces) {
+                if (p == null) {
+                    throw new IllegalStateException("a chunk of a file was not stored");
+                }
+                if (p.hole() && !out.isEmpty() && out.get(out.size() - 1).hole()) {
+                    out.set(out.size() - 1, new Tree.Piece(null, out.get(out.size() - 1).size() + p.size()));
+                } else {
+                    out.add(p);
+                }
+            }
+        }
+        return out;
+    }
+}

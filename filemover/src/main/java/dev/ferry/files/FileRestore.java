@@ -1,0 +1,577 @@
+package dev.ferry.files;
+
+import dev.ferry.block.Zeros;
+import dev.ferry.progress.ProgressListener;
+import dev.ferry.repo.ChunkId;
+import dev.ferry.repo.ChunkIndex;
+import dev.ferry.repo.Envelope;
+import dev.ferry.repo.PackEntry;
+import dev.ferry.repo.Repository;
+import dev.ferry.repo.RepositoryException;
+import dev.ferry.repo.Snapshot;
+import dev.ferry.repo.Snapshots;
+import dev.ferry.repo.Tree;
+import dev.ferry.util.Threads;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributeView;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.UserDefinedFileAttributeView;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * Restores a files snapshot into a target directory: the tree with its metadata (mode, owner, mtime, xattrs),
+ * symlinks, hard links, FIFOs and devices; holes stay holes.
+ *
+ * <p>Nothing is written outside the target: an entry whose name is empty, {@code .}, {@code ..}, or holds a
+ * {@code /} or NUL, and a tree naming an entry twice, are refused as a damaged or hostile snapshot; every
+ * entry is created in a directory this restore made or checked (with lstat) to be a real directory, never
+ * through a symlink. Existing files are replaced only with {@code overwrite}; existing directories are merged.
+ *
+ * <p>File contents are fetched and written by {@code threads} workers, one chunk at a time at its offset. The
+ * restored data is on disk (sync(2)) before {@link #run} returns.
+ */
+public final class FileRestore {
+    private static final int PAGE = 4096;
+    private static final int MAX_OPEN_FILES = 256;
+    /** A batch of small files handed to one worker: at most this many files, or this much data. */
+    static final int BATCH_FILES = 64;
+    static final long BATCH_BYTES = 4 << 20;
+    /** Chunks of a batch in one pack are fetched in one read across gaps up to this, spans up to that. */
+    private static final long READ_GAP = 256 << 10;
+    private static final long READ_SPAN = 8 << 20;
+
+    /** What a restore did. */
+    public record Result(long files, long dirs, long bytesWritten, List<String> warnings, double durationS) {
+    }
+
+    private final Repository repo;
+    private final Snapshots.Stored snapshot;
+    private final int threads;
+    private final boolean overwrite;
+    private final List<String> warnings = Collections.synchronizedList(new ArrayList<>());
+    private final AtomicLong files = new AtomicLong();
+    private final AtomicLong dirs = new AtomicLong();
+    private final AtomicLong bytesWritten = new AtomicLong();
+    private final AtomicReference<Throwable> failure = new AtomicReference<>();
+    private final Map<String, Path> linked = new HashMap<>();
+    /** Directories whose metadata is set last, deepest first, once nothing more is written into them. */
+    private final List<Map.Entry<Path, Tree.Node>> dirMeta = new ArrayList<>();
+    private ExecutorService workers;
+    private final List<SmallFile> batch = new ArrayList<>(); // the walker's
+    private long batchBytes;
+    private Semaphore openFiles;
+    private ProgressListener progress = ProgressListener.NONE;
+
+    public FileRestore(Repository repo, Snapshots.Stored snapshot, int threads, boolean overwrite)
+            throws RepositoryException {
+        if (!Snapshot.KIND_FILES.equals(snapshot.snapshot().kind()) || snapshot.snapshot().tree() == null) {
+            throw new RepositoryException("snapshot " + snapshot.shortId() + " is a " + snapshot.snapshot().kind()
+                    + " snapshot, not a files snapshot");
+        }
+        this.repo = repo;
+        this.snapshot = snapshot;
+        this.threads = Math.max(1, threads);
+        this.overwrite = overwrite;
+    }
+
+    /**
+     * Restores the snapshot, or only the entry at {@code include} (a path relative to the snapshot's root, with
+     * '/' between names; the entry keeps that path under the target), into {@code target}.
+     */
+    public Result run(Path target, String include, ProgressListener progress) throws IOException {
+        this.progress = progress;
+        long start = System.nanoTime();
+        Files.createDirectories(target);
+        if (!Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
+            throw new IOException(target + " is not a directory");
+        }
+        Tree root = Tree.load(repo, ChunkId.parse(snapshot.snapshot().tree()));
+        // file creation and small writes wait on the file system more than on the CPU: more workers than cores
+        workers = Threads.pool(Math.min(64, threads * 4), "ferry-restore-worker");
+        openFiles = new Semaphore(MAX_OPEN_FILES);
+        try {
+            if (include == null || include.isEmpty() || include.equals(".") || include.equals("/")) {
+                restoreDir(target, root, "");
+                if (root.root() != null) {
+                    dirMeta.add(Map.entry(target, root.root()));
+                }
+            } else {
+                restoreOne(target, root, include);
+            }
+            flushBatch();
+        } catch (Throwable e) {
+            failure.compareAndSet(null, e);
+        } finally {
+            Threads.drain(workers, failure, "restore");
+        }
+        Threads.rethrow(failure.get());
+        for (int i = dirMeta.size() - 1; i >= 0; i--) {
+            applyMeta(dirMeta.get(i).getKey(), dirMeta.get(i).getValue());
+        }
+        // durable before success is reported (and before a marker tells an init container to go on): one sync
+        // instead of an fsync per file, which would cost a disk flush for each of thousands of small files
+        Posix.sync();
+        List<String> w = new ArrayList<>(warnings);
+        Collections.sort(w);
+        return new Result(files.get(), dirs.get(), bytesWritten.get(), w, (System.nanoTime() - start) / 1e9);
+    }
+
+    /** Restores the single entry at {@code include}, creating the directories above it. */
+    private void restoreOne(Path target, Tree root, String include) throws Exception {
+        String[] parts = include.replaceAll("^/+", "").replaceAll("/+$", "").split("/+");
+        Tree tree = root;
+        Path dir = target;
+        String rel = "";
+        for (int i = 0; i < parts.length; i++) {
+            byte[] want = parts[i].getBytes(StandardCharsets.UTF_8);
+            checkName(want, rel);
+            Tree.Node found = null;
+            for (Tree.Node n : tree.nodes()) {
+                if (java.util.Arrays.equals(n.nameBytes(), want)) {
+                    found = n;
+                    break;
+                }
+            }
+            if (found == null) {
+                throw new IllegalArgumentException("--include " + include + ": the snapshot has no "
+                        + (rel.isEmpty() ? parts[i] : rel + "/" + parts[i]));
+            }
+            rel = rel.isEmpty() ? parts[i] : rel + "/" + parts[i];
+            if (i == parts.length - 1) {
+                restoreNode(dir, found, rel);
+            } else {
+                if (!found.isDir()) {
+                    throw new IllegalArgumentException("--include " + include + ": " + rel + " is not a directory");
+                }
+                dir = directory(dir, want, rel);
+                tree = Tree.load(repo, ChunkId.parse(found.subtree()));
+            }
+        }
+    }
+
+    /** Refuses names that could leave the directory they are created in. */
+    static void checkName(byte[] name, String rel) throws RepositoryException {
+        boolean bad = name.length == 0 || (name.length == 1 && name[0] == '.')
+                || (name.length == 2 && name[0] == '.' && name[1] == '.');
+        for (byte b : name) {
+            bad |= b == '/' || b == 0;
+        }
+        if (bad) {
+            throw new RepositoryException("refusing to restore an entry named '" + RawNames.show(name) + "' in '"
+                    + (rel.isEmpty() ? "." : rel) + "': a name that is empty, '.', '..', or holds '/' or NUL would "
+                    + "write outside its directory; the snapshot is damaged or was made to attack the restore");
+        }
+    }
+
+    private void restoreDir(Path dir, Tree tree, String rel) throws Exception {
+        byte[] previous = null;
+        for (Tree.Node n : tree.nodes()) {
+            if (failure.get() != null) {
+                return;
+            }
+            byte[] name = n.nameBytes();
+            checkName(name, rel);
+            if (previous != null && Tree.compareNames(previous, name) >= 0) {
+                throw new RepositoryException("refusing to restore '" + (rel.isEmpty() ? "." : rel) + "': its tree "
+                        + "names '" + RawNames.show(name) + "' twice or out of order; the snapshot is damaged");
+            }
+            previous = name;
+            restoreNode(dir, n, rel.isEmpty() ? RawNames.show(name) : rel + "/" + RawNames.show(name));
+        }
+    }
+
+    /** A real directory {@code dir/name}, created if missing; an existing symlink or file there is refused. */
+    private Path directory(Path dir, byte[] name, String rel) throws IOException {
+        Path p = RawNames.resolve(dir, name);
+        if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+            return p;
+        }
+        if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
+            if (!overwrite) {
+                throw new FileAlreadyExistsException(p.toString(), null, "exists and is not a directory; use "
+                        + "--overwrite to replace it");
+            }
+            deleteTree(p);
+        }
+        Files.createDirectory(p);
+        return p;
+    }
+
+    private void restoreNode(Path dir, Tree.Node n, String rel) throws Exception {
+        byte[] name = n.nameBytes();
+        if (n.isDir()) {
+            Path p = directory(dir, name, rel);
+            dirs.incrementAndGet();
+            restoreDir(p, Tree.load(repo, ChunkId.parse(n.subtree())), rel);
+            dirMeta.add(Map.entry(p, n));
+            return;
+        }
+        Path p = RawNames.resolve(dir, name);
+        if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
+            if (!overwrite) {
+                throw new FileAlreadyExistsException(p.toString(), null, "exists; use --overwrite to replace it");
+            }
+            deleteTree(p);
+        }
+        switch (n.type()) {
+            case Tree.FILE -> restoreFile(p, n, rel);
+            case Tree.SYMLINK -> {
+                Files.createSymbolicLink(p, RawNames.path(p, n.targetBytes()));
+                applyMeta(p, n);
+            }
+            case Tree.FIFO, Tree.CHAR, Tree.BLOCK -> {
+                int kind = switch (n.type()) {
+                    case Tree.FIFO -> Posix.S_IFIFO;
+                    case Tree.CHAR -> Posix.S_IFCHR;
+                    default -> Posix.S_IFBLK;
+                };
+                int err;
+                try {
+                    err = Posix.mknod(p, kind | (n.mode() & 07777), n.rdev() == null ? 0 : n.rdev());
+                } catch (UnsupportedOperationException e) {
+                    err = -1;
+                }
+                if (err != 0) {
+                    warnings.add(rel + ": " + n.type() + " could not be created (errno " + err + ")");
+                } else {
+                    applyMeta(p, n);
+                }
+            }
+            default -> warnings.add(rel + ": " + n.type() + " entries are not restored");
+        }
+    }
+
+    private void restoreFile(Path p, Tree.Node n, String rel) throws Exception {
+        files.incrementAndGet();
+        if (n.link() != null) {
+            Path first = linked.get(n.link());
+            if (first != null) {
+                Files.createLink(p, first);
+                return;
+            }
+            linked.put(n.link(), p);
+        }
+        long size = n.size() == null ? 0 : n.size();
+        List<Tree.Piece> pieces = n.content() == null ? List.of() : n.content();
+        long sum = 0;
+        for (Tree.Piece piece : pieces) {
+            sum += piece.size();
+        }
+        if (sum != size) {
+            throw new RepositoryException("file " + rel + " is " + size + " bytes but its content pieces add up to "
+                    + sum + "; the snapshot is damaged");
+        }
+        int dataPieces = 0;
+        for (Tree.Piece piece : pieces) {
+            dataPieces += piece.hole() ? 0 : 1;
+        }
+        if (n.link() == null && dataPieces <= 1) {
+            // a small file: made, written and finished by a worker with a batch of others, so that file
+            // creations (slow on many file systems) run in parallel instead of one after the other in the walk,
+            // and neighbouring chunks in a pack are fetched in one read
+            Tree.Piece data = null;
+            for (Tree.Piece piece : pieces) {
+                data = piece.hole() ? data : piece;
+            }
+            batch.add(new SmallFile(p, n, data, size, rel));
+            batchBytes += data == null ? 0 : data.size();
+            if (batch.size() >= BATCH_FILES || batchBytes >= BATCH_BYTES) {
+                flushBatch();
+            }
+            return;
+        }
+        openFiles.acquire();
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+                    LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException | RuntimeException e) {
+            openFiles.release();
+            throw e;
+        }
+        List<long[]> data = new ArrayList<>(); // offset, piece index
+        long off = 0;
+        for (int i = 0; i < pieces.size(); i++) {
+            if (!pieces.get(i).hole()) {
+                data.add(new long[] {off, i});
+            }
+            off += pieces.get(i).size();
+        }
+        AtomicInteger remaining = new AtomicInteger(data.size() + 1);
+        Runnable done = () -> {
+            if (remaining.decrementAndGet() == 0) {
+                try {
+                    try (ch) {
+                        if (ch.size() < size) {
+                            ch.write(ByteBuffer.wrap(new byte[1]), size - 1); // the length, after a final hole
+                        }
+                    }
+                    if (failure.get() == null) {
+                        applyMeta(p, n);
+                    }
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                } finally {
+                    openFiles.release();
+                }
+            }
+        };
+        for (long[] d : data) {
+            Tree.Piece piece = pieces.get((int) d[1]);
+            long at = d[0];
+            workers.execute(() -> {
+                try {
+                    if (failure.get() == null) {
+                        byte[] bytes = repo.load(ChunkId.parse(piece.id()));
+                        if (bytes.length != piece.size()) {
+                            throw new RepositoryException("chunk " + piece.id().substring(0, 8) + " of " + rel + " is "
+                                    + bytes.length + " bytes, the tree says " + piece.size());
+                        }
+                        writeSparse(ch, bytes, at);
+                        bytesWritten.addAndGet(bytes.length);
+                        progress.advance(bytes.length);
+                    }
+                } catch (Throwable e) { // an Error too: a piece left unwritten would be silent zeros
+                    failure.compareAndSet(null, e);
+                } finally {
+                    done.run();
+                }
+            });
+        }
+        done.run();
+    }
+
+    /** A file of at most one data piece, waiting in {@link #batch}. */
+    private record SmallFile(Path path, Tree.Node node, Tree.Piece data, long size, String rel) {
+    }
+
+    /** Hands the waiting small files to a worker. Called by the walker only. */
+    private void flushBatch() throws InterruptedException {
+        if (batch.isEmpty()) {
+            return;
+        }
+        List<SmallFile> jobs = new ArrayList<>(batch);
+        batch.clear();
+        batchBytes = 0;
+        openFiles.acquire(); // bounds the batches waiting for a worker
+        workers.execute(() -> {
+            try {
+                if (failure.get() == null) {
+                    writeBatch(jobs);
+                }
+            } catch (Throwable e) { // an Error too: the restore must not report success
+                failure.compareAndSet(null, e);
+            } finally {
+                openFiles.release();
+            }
+        });
+    }
+
+    /** Writes a batch of small files: their chunks read pack by pack, neighbours in one ranged read. */
+    private void writeBatch(List<SmallFile> jobs) throws IOException {
+        record Located(SmallFile file, ChunkIndex.Location loc) {
+        }
+        List<Located> located = new ArrayList<>(jobs.size());
+        for (SmallFile f : jobs) {
+            if (f.data() == null) {
+                writeSmall(f, null, 0);
+                continue;
+            }
+            ChunkIndex.Location loc = repo.lookup(ChunkId.parse(f.data().id())).orElseThrow(() ->
+                    new RepositoryException("chunk " + f.data().id().substring(0, 8) + " of " + f.rel()
+                            + " is not in the repository index"));
+            if (loc.entry().rawLength() != f.data().size()) {
+                throw new RepositoryException("chunk " + f.data().id().substring(0, 8) + " of " + f.rel() + " is "
+                        + loc.entry().rawLength() + " bytes, the tree says " + f.data().size());
+            }
+            located.add(new Located(f, loc));
+        }
+        located.sort(java.util.Comparator.comparing((Located l) -> l.loc().pack().hex())
+                .thenComparingLong(l -> l.loc().entry().offset()));
+        int i = 0;
+        while (i < located.size() && failure.get() == null) {
+            PackEntry first = located.get(i).loc().entry();
+            String pack = located.get(i).loc().pack().objectName();
+            long start = first.offset();
+            long end = first.end();
+            int j = i + 1;
+            while (j < located.size() && located.get(j).loc().pack().objectName().equals(pack)
+                    && located.get(j).loc().entry().offset() >= end
+                    && located.get(j).loc().entry().offset() - end <= READ_GAP
+                    && located.get(j).loc().entry().end() - start <= READ_SPAN) {
+                end = located.get(j).loc().entry().end();
+                j++;
+            }
+            byte[] buf = repo.store().getRange(pack, start, Math.toIntExact(end - start));
+            for (int k = i; k < j; k++) {
+                PackEntry e = located.get(k).loc().entry();
+                Envelope.Scratch plain = repo.openChunkInScratch(pack, e, buf, Math.toIntExact(e.offset() - start));
+                writeSmall(located.get(k).file(), plain.out(), e.rawLength());
+            }
+            i = j;
+        }
+    }
+
+    /** Creates one small file with {@code len} bytes of data (or none), its length, and its metadata. */
+    private void writeSmall(SmallFile f, byte[] data, int len) throws IOException {
+        try (FileChannel ch = FileChannel.open(f.path(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+                LinkOption.NOFOLLOW_LINKS)) {
+            if (data != null) {
+                long at = 0;
+                for (Tree.Piece piece : f.node().content()) {
+                    if (piece == f.data()) {
+                        break;
+                    }
+                    at += piece.size();
+                }
+                writeSparse(ch, data, len, at);
+                bytesWritten.addAndGet(len);
+                progress.advance(len);
+            }
+            if (ch.size() < f.size()) {
+                ch.write(ByteBuffer.wrap(new byte[1]), f.size() - 1); // the length, after a final hole
+            }
+        }
+        applyMeta(f.path(), f.node());
+    }
+
+    /** Writes {@code bytes} at {@code at}, skipping whole zero pages so that they stay holes in a new file. */
+    private static void writeSparse(FileChannel ch, byte[] bytes, long at) throws IOException {
+        writeSparse(ch, bytes, bytes.length, at);
+    }
+
+    /** Writes {@code bytes[0, length)} at {@code at}, skipping whole zero pages. */
+    private static void writeSparse(FileChannel ch, byte[] bytes, int length, long at) throws IOException {
+        int i = 0;
+        while (i < length) {
+            // align pages to the file offset
+            int pageEnd = (int) Math.min(length, i + (PAGE - ((at + i) % PAGE)));
+            if (Zeros.isZero(bytes, i, pageEnd - i)) {
+                i = pageEnd;
+                continue;
+            }
+            int j = pageEnd;
+            while (j < length) {
+                int next = Math.min(length, j + PAGE);
+                if (Zeros.isZero(bytes, j, next - j)) {
+                    break;
+                }
+                j = next;
+            }
+            ByteBuffer b = ByteBuffer.wrap(bytes, i, j - i);
+            long pos = at + i;
+            while (b.hasRemaining()) {
+                pos += ch.write(b, pos);
+            }
+            i = j;
+        }
+    }
+
+    /** Owner, then xattrs and mode (chown clears set-uid bits), then the modification time. */
+    private void applyMeta(Path p, Tree.Node n) {
+        boolean link = Tree.SYMLINK.equals(n.type());
+        String text = n.xattrs() == null || n.xattrs().isEmpty() ? Posix.textOrNull(p) : null;
+        if (text != null) { // the common case, by path, without opening the file again
+            int err = Posix.setMeta(text, link, (int) n.uid(), (int) n.gid(), n.mode() & 07777, n.mtimeNs());
+            if (err == 0) {
+                return;
+            }
+        }
+        // FIFOs and devices are never opened (java.nio opens a file to change its mode): set through their path
+        boolean special = Tree.FIFO.equals(n.type()) || Tree.CHAR.equals(n.type()) || Tree.BLOCK.equals(n.type());
+        try {
+            Files.setAttribute(p, "unix:uid", (int) n.uid(), LinkOption.NOFOLLOW_LINKS);
+            Files.setAttribute(p, "unix:gid", (int) n.gid(), LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException | UnsupportedOperationException e) {
+            warnings.add(p + ": owner not restored: " + e.getMessage());
+        }
+        if (!link) {
+            if (!special && n.xattrs() != null && !n.xattrs().isEmpty()) {
+                UserDefinedFileAttributeView v = Files.getFileAttributeView(p, UserDefinedFileAttributeView.class,
+                        LinkOption.NOFOLLOW_LINKS);
+                for (Map.Entry<String, String> x : n.xattrs().entrySet()) {
+                    try {
+                        if (v == null || !x.getKey().startsWith("user.")) {
+                            throw new UnsupportedOperationException("only user.* attributes are restored");
+                        }
+                        v.write(x.getKey().substring(5), ByteBuffer.wrap(Base64.getDecoder().decode(x.getValue())));
+                    } catch (IOException | RuntimeException e) {
+                        warnings.add(p + ": extended attribute " + x.getKey() + " not restored: " + e.getMessage());
+                    }
+                }
+            }
+            try {
+                if (special) {
+                    int err = Posix.chmod(p, n.mode() & 07777);
+                    if (err != 0) {
+                        throw new IOException("chmod: errno " + err);
+                    }
+                } else {
+                    Files.setAttribute(p, "unix:mode", n.mode() & 07777, LinkOption.NOFOLLOW_LINKS);
+                }
+            } catch (IOException | UnsupportedOperationException e) {
+                warnings.add(p + ": mode not restored: " + e.getMessage());
+            }
+        }
+        FileTime mtime = FileTime.from(n.mtimeNs(), TimeUnit.NANOSECONDS);
+        try {
+            if (link || special) {
+                int err = Posix.lutimens(p, n.mtimeNs());
+                if (err != 0) {
+                    throw new IOException("utimensat: errno " + err);
+                }
+            } else {
+                Files.getFileAttributeView(p, BasicFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
+                        .setTimes(mtime, null, null);
+            }
+        } catch (IOException | RuntimeException e) {
+            warnings.add(p + ": modification time not restored: " + e.getMessage());
+        }
+    }
+
+    /** Deletes a file, symlink or directory tree without following symlinks. */
+    private static void deleteTree(Path p) throws IOException {
+        if (!Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+            Files.delete(p);
+            return;
+        }
+        Files.walkFileTree(p, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+                Files.delete(file);
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
+                if (e != null) {
+                    throw e;
+                }
+                Files.delete(d);
+                return FileVisitResult.CONTINUE;
+            }
+        });
+    }
+}

@@ -1,0 +1,105 @@
+package dev.ferry.files.cli;
+
+import dev.ferry.cli.ExitCodes;
+import dev.ferry.cli.JobOptions;
+import dev.ferry.cli.Main;
+import dev.ferry.files.FileBackup;
+import dev.ferry.files.FileRestore;
+import dev.ferry.progress.ProgressReporter;
+import dev.ferry.repo.Repository;
+import dev.ferry.repo.Snapshot;
+import dev.ferry.repo.Snapshots;
+import dev.ferry.store.Store;
+import dev.ferry.util.Sizes;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "files", description = {
+        "Restore a files snapshot into a directory, with its metadata. Nothing is written outside TARGET;",
+        "existing directories are merged, existing files are replaced only with --overwrite."})
+public final class RestoreFilesCommand implements Callable<Integer> {
+    private final Main main;
+
+    @Parameters(index = "0", paramLabel = "ID|latest", description = "Snapshot id (prefix), or 'latest' files snapshot.")
+    String snapshot;
+
+    @Parameters(index = "1", paramLabel = "TARGET", description = "Directory to restore into (created if missing).")
+    Path target;
+
+    @Option(names = "--include", paramLabel = "PATH",
+            description = "Restore only this file or directory (a path inside the snapshot); it keeps its path under TARGET.")
+    String include;
+
+    @Option(names = "--marker", paramLabel = "ID", description = {
+            "After a successful restore, write TARGET/.ferry/ID (what an init container waits for).",
+            "Never written when the restore fails."})
+    String marker;
+
+    @Option(names = "--overwrite", description = "Replace files that already exist in TARGET.")
+    boolean overwrite;
+
+    @Mixin
+    JobOptions job;
+
+    public RestoreFilesCommand(Main main) {
+        this.main = main;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        FileBackup.warmUp(); // native bindings load while the repository opens
+        int threads = job.threads();
+        if (marker != null && !marker.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,127}")) {
+            throw new IllegalArgumentException("--marker is a plain name (letters, digits, '.', '_', '-'), not '"
+                    + marker + "'");
+        }
+        Path abs = target.toAbsolutePath().normalize();
+        FileRestore.Result r;
+        Snapshots.Stored snap;
+        try (Store store = main.openStore()) {
+            Repository repo = main.openRepository(store, true);
+            snap = new Snapshots(repo).find(snapshot, s -> Snapshot.KIND_FILES.equals(s.kind()));
+            try (ProgressReporter progress = main.progress("restore", 0)) {
+                r = new FileRestore(repo, snap, threads, overwrite).run(abs, include, progress);
+            }
+        }
+        if (marker != null) {
+            Path dir = abs.resolve(".ferry");
+            if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+                Files.createDirectory(dir);
+            }
+            Path tmp = dir.resolve("." + marker + ".tmp");
+            Files.deleteIfExists(tmp);
+            Files.write(tmp, (snap.id() + "\n").getBytes(StandardCharsets.UTF_8));
+            Files.move(tmp, dir.resolve(marker), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        }
+        if (job.json()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("snapshot_id", snap.id());
+            m.put("target", abs.toString());
+            m.put("files", r.files());
+            m.put("dirs", r.dirs());
+            m.put("bytes_written", r.bytesWritten());
+            m.put("duration_s", Main.round3(r.durationS()));
+            m.put("warnings", r.warnings());
+            main.printJson(m);
+        } else {
+            main.out().printf("restored snapshot %s into %s: %d files, %d directories, %s in %.2f s%n", snap.shortId(),
+                    abs, r.files(), r.dirs(), Sizes.human(r.bytesWritten()), r.durationS());
+            for (String w : r.warnings()) {
+                main.err().println("ferry: warning: " + w);
+            }
+        }
+        return ExitCodes.OK;
+    }
+}

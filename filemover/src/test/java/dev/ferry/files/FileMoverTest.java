@@ -1,0 +1,444 @@
+package dev.ferry.files;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.ferry.progress.ProgressListener;
+import dev.ferry.repo.BlobType;
+import dev.ferry.repo.ChunkId;
+import dev.ferry.repo.KdfParams;
+import dev.ferry.repo.KeySource;
+import dev.ferry.repo.Pruner;
+import dev.ferry.repo.Repository;
+import dev.ferry.repo.RepositoryException;
+import dev.ferry.repo.Snapshot;
+import dev.ferry.repo.Snapshots;
+import dev.ferry.repo.Tree;
+import dev.ferry.repo.Verifier;
+import dev.ferry.store.LocalStore;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.UserDefinedFileAttributeView;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import jnr.posix.POSIXFactory;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Backups and restores of real directory trees on a loop-mounted ext4 file system. */
+class FileMoverTest {
+    static final KeySource KEY = new KeySource.Password("pw".toCharArray());
+    static Ext4 fs;
+    Path work;
+    Repository repo;
+
+    @BeforeAll
+    static void mountFs() throws Exception {
+        fs = Ext4.mount(512);
+    }
+
+    @AfterAll
+    static void unmountFs() throws Exception {
+        if (fs != null) {
+            fs.close();
+        }
+    }
+
+    @BeforeEach
+    void setUp() throws Exception {
+        Assumptions.assumeTrue(fs != null, "needs root to loop-mount an ext4 image");
+        work = Files.createTempDirectory(fs.mount, "t");
+        repo = Repository.init(new LocalStore(Files.createDirectory(work.resolve("repo"))), KEY,
+                new KdfParams(1024, 1, 1), 4 << 20, Clock.systemUTC());
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (work != null) {
+            Ext4.deleteTree(work);
+        }
+    }
+
+    static byte[] random(long seed, int n) {
+        byte[] b = new byte[n];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    static void setMtime(Path p, long ns) throws IOException {
+        if (Files.readAttributes(p, "unix:mode", LinkOption.NOFOLLOW_LINKS).get("mode") instanceof Integer m
+                && (m & Posix.S_IFMT) == Posix.S_IFIFO) {
+            assertEquals(0, Posix.lutimens(p, ns)); // java.nio would open the FIFO, and wait for a writer
+            return;
+        }
+        Files.getFileAttributeView(p, java.nio.file.attribute.BasicFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
+                .setTimes(FileTime.from(ns, TimeUnit.NANOSECONDS), null, null);
+    }
+
+    /** A tree with every kind of entry and metadata the file mover keeps. */
+    static Path makeTree(Path root) throws Exception {
+        Files.createDirectories(root);
+        Path sub = Files.createDirectories(root.resolve("sub/deeper"));
+        Files.write(root.resolve("small.txt"), "hello\n".getBytes(StandardCharsets.UTF_8));
+        Files.write(root.resolve("sub/big.bin"), random(1, 5 << 20));
+        Files.write(root.resolve("empty"), new byte[0]);
+        Files.createDirectories(root.resolve("emptydir"));
+        Files.write(sub.resolve("a.txt"), "deep".getBytes(StandardCharsets.UTF_8));
+        Files.createSymbolicLink(root.resolve("link-rel"), Path.of("sub/deeper/a.txt"));
+        Files.createSymbolicLink(root.resolve("link-abs"), Path.of("/etc/hostname"));
+        Files.write(root.resolve("hard1"), "linked".getBytes(StandardCharsets.UTF_8));
+        Files.createLink(root.resolve("sub/hard2"), root.resolve("hard1"));
+        Path x = Files.write(root.resolve("xattr.txt"), "x".getBytes(StandardCharsets.UTF_8));
+        UserDefinedFileAttributeView v = Files.getFileAttributeView(x, UserDefinedFileAttributeView.class);
+        v.write("ferry.test", ByteBuffer.wrap(new byte[] {1, 2, 0, (byte) 0xff}));
+        Files.getFileAttributeView(root.resolve("sub"), UserDefinedFileAttributeView.class)
+                .write("dir.attr", ByteBuffer.wrap("d".getBytes(StandardCharsets.UTF_8)));
+        try (FileChannel ch = FileChannel.open(root.resolve("sparse"), StandardOpenOption.CREATE_NEW,
+                StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(random(2, 1 << 20)), 0);
+            ch.write(ByteBuffer.wrap(random(3, 4096)), 64L << 20);
+            ch.write(ByteBuffer.wrap(new byte[] {7}), (100L << 20) - 1); // ends with a hole before the last byte
+        }
+        Path odd = RawNames.resolve(root, new byte[] {'n', (byte) 0xff, (byte) 0xfe, '.', 'b', 'i', 'n'});
+        Files.write(odd, "not utf-8".getBytes(StandardCharsets.UTF_8));
+        assertEquals(0, Posix.mknod(root.resolve("fifo"), Posix.S_IFIFO | 0640, 0));
+        Path suid = Files.write(root.resolve("suid"), "s".getBytes(StandardCharsets.UTF_8));
+        Files.setAttribute(root.resolve("small.txt"), "unix:uid", 1234);
+        Files.setAttribute(root.resolve("small.txt"), "unix:gid", 5678);
+        Files.setAttribute(root.resolve("link-rel"), "unix:uid", 4321, LinkOption.NOFOLLOW_LINKS);
+        Files.setAttribute(suid, "unix:mode", 04750);
+        Files.setAttribute(root.resolve("emptydir"), "unix:mode", 01777);
+        Files.setAttribute(root.resolve("sub/deeper"), "unix:mode", 0500);
+        long t = 1_600_000_000_123_456_789L;
+        try (Stream<Path> s = Files.walk(root)) {
+            List<Path> all = new ArrayList<>(s.toList());
+            java.util.Collections.reverse(all); // children before their directories
+            for (Path p : all) {
+                setMtime(p, t += 1_000_001);
+            }
+        }
+        // symlinks' own times: java.nio sets them with microseconds, so nanoseconds prove Ferry's restore
+        assertEquals(0, Posix.lutimens(root.resolve("link-abs"), 1_500_000_000_987_654_321L));
+        return root;
+    }
+
+    /** Everything the file mover promises to keep, per relative path (names as ISO-8859-1 to keep their bytes). */
+    static Map<String, String> describe(Path root) throws Exception {
+        Map<String, String> out = new TreeMap<>();
+        Map<Object, String> inodes = new java.util.HashMap<>();
+        try (Stream<Path> s = Files.walk(root)) {
+            for (Path p : s.toList()) {
+                if (p.equals(root)) {
+                    continue;
+                }
+                StringBuilder rel = new StringBuilder();
+                for (Path part : root.relativize(p)) {
+                    rel.append('/').append(new String(RawNames.bytes(part), StandardCharsets.ISO_8859_1));
+                }
+                Map<String, Object> a = Files.readAttributes(p, "unix:mode,uid,gid,lastModifiedTime,ino,nlink,size",
+                        LinkOption.NOFOLLOW_LINKS);
+                StringBuilder d = new StringBuilder();
+                int mode = (Integer) a.get("mode");
+                d.append(Integer.toOctalString(mode)).append(' ').append(a.get("uid")).append(':').append(a.get("gid"))
+                        .append(" mtime=").append(((FileTime) a.get("lastModifiedTime")).to(TimeUnit.NANOSECONDS));
+                if ((mode & Posix.S_IFMT) == Posix.S_IFLNK) {
+                    d.append(" -> ").append(new String(RawNames.bytes(Files.readSymbolicLink(p)),
+                            StandardCharsets.ISO_8859_1));
+                } else if ((mode & Posix.S_IFMT) == Posix.S_IFREG) {
+                    d.append(" sha=").append(dev.ferry.crypto.Hashes.sha256Hex(Files.readAllBytes(p)));
+                    if (java.util.Arrays.equals(RawNames.bytes(p), p.toString().getBytes(StandardCharsets.UTF_8))) {
+                        // (jnr-posix takes paths as text: only for names that are valid UTF-8)
+                        long blocks = POSIXFactory.getNativePOSIX().lstat(p.toString()).blocks();
+                        d.append(" blocks=").append(blocks <= 8 ? "<=8" : blocks); // small files: allocation varies
+                    }
+                    if ((Integer) a.get("nlink") > 1) {
+                        Object ino = a.get("ino");
+                        String first = inodes.putIfAbsent(ino, rel.toString());
+                        d.append(" link=").append(first == null ? "first" : first);
+                    }
+                }
+                if ((mode & Posix.S_IFMT) == Posix.S_IFREG || (mode & Posix.S_IFMT) == Posix.S_IFDIR) {
+                    Map<String, String> x = FileBackup.xattrs(p);
+                    if (x != null) {
+                        d.append(" xattrs=").append(x);
+                    }
+                }
+                out.put(rel.toString(), d.toString());
+            }
+        }
+        return out;
+    }
+
+    FileBackup.Result backup(Path dir, Snapshots.Stored parent, List<String> excludes) throws IOException {
+        FileBackup b = new FileBackup(repo, new FileBackup.Request(dir, dir.toString(), parent, excludes, false,
+                Map.of(), 2, null));
+        FileBackup.Result r = b.run(ProgressListener.NONE, Clock.systemUTC(), "test");
+        repo.flush();
+        return r;
+    }
+
+    FileRestore.Result restore(Snapshots.Stored s, Path target, String include, boolean overwrite) throws IOException {
+        return new FileRestore(repo, s, 2, overwrite).run(target, include, ProgressListener.NONE);
+    }
+
+    @Test
+    void roundTripKeepsContentAndMetadata() throws Exception {
+        Assumptions.assumeTrue(RawNames.exact(), "raw names need --add-opens java.base/sun.nio.fs");
+        Path src = makeTree(work.resolve("src"));
+        Map<String, String> before = describe(src);
+        assertEquals(16, before.size(), before.toString());
+        assertTrue(before.get("/xattr.txt").contains("user.ferry.test"), before.toString());
+        assertTrue(before.get("/sub").contains("user.dir.attr"), before.toString());
+        assertTrue(before.keySet().contains("/n\u00ff\u00fe.bin"), before.keySet().toString());
+        assertTrue(before.get("/suid").startsWith("104750"), before.get("/suid"));
+        FileBackup.Result r = backup(src, null, List.of());
+        assertTrue(r.errors().isEmpty(), r.errors().toString());
+        assertEquals(List.of(), r.warnings());
+        Path dst = work.resolve("dst");
+        FileRestore.Result rr = restore(r.snapshot(), dst, null, false);
+        assertEquals(List.of(), rr.warnings());
+        Map<String, String> after = describe(dst);
+        assertEquals(before, after);
+        // the sparse file really is sparse: 100 MiB long, about 1 MiB allocated
+        long blocks = POSIXFactory.getNativePOSIX().lstat(dst.resolve("sparse").toString()).blocks();
+        assertTrue(blocks * 512 < (3L << 20), "restored sparse file allocates " + blocks * 512 + " bytes");
+        assertEquals(100L << 20, Files.size(dst.resolve("sparse")));
+        // holes are recorded as holes, not stored
+        assertTrue(r.bytesNew() < (10L << 20), "stored " + r.bytesNew());
+        Map<String, Object> a = Files.readAttributes(dst.resolve("hard1"), "unix:ino");
+        Map<String, Object> b = Files.readAttributes(dst.resolve("sub/hard2"), "unix:ino");
+        assertEquals(a.get("ino"), b.get("ino"));
+        // the root directory's own metadata is restored too
+        assertEquals(Files.getLastModifiedTime(src), Files.getLastModifiedTime(dst));
+
+        Verifier.Report v = new Verifier(repo, m -> { }).verify(true, 2);
+        assertTrue(v.ok(), v.errors().toString());
+        assertEquals(1, v.snapshots());
+    }
+
+    @Test
+    void incrementalReadsOnlyChangedFiles() throws Exception {
+        Path src = Files.createDirectories(work.resolve("src"));
+        for (int i = 0; i < 20; i++) {
+            Files.write(src.resolve("f" + i), random(i, 10_000 + i));
+        }
+        Files.write(src.resolve("big"), random(99, 3 << 20));
+        FileBackup.Result full = backup(src, null, List.of());
+        assertEquals(21, full.filesNew());
+        assertEquals(20 * 10_000 + 190 + (3 << 20), full.bytesRead());
+
+        Files.write(src.resolve("f3"), random(1000, 777));
+        Files.write(src.resolve("new"), random(1001, 555));
+        FileBackup.Result inc = backup(src, full.snapshot(), List.of());
+        assertEquals(777 + 555, inc.bytesRead());
+        assertEquals(19 + 1, inc.filesUnchanged());
+        assertEquals(1, inc.filesChanged());
+        assertEquals(1, inc.filesNew());
+        Path dst = work.resolve("dst");
+        restore(inc.snapshot(), dst, null, false);
+        assertArrayEquals(Files.readAllBytes(src.resolve("big")), Files.readAllBytes(dst.resolve("big")));
+        assertArrayEquals(random(1000, 777), Files.readAllBytes(dst.resolve("f3")));
+        assertArrayEquals(random(1001, 555), Files.readAllBytes(dst.resolve("new")));
+    }
+
+    private Snapshots.Stored hostile(String... names) throws IOException {
+        ChunkId empty = new Tree(Tree.VERSION, List.of(), null).save(repo);
+        ChunkId data = repo.save(BlobType.DATA, "owned".getBytes(StandardCharsets.UTF_8));
+        List<Tree.Node> nodes = new ArrayList<>();
+        for (String n : names) {
+            boolean dir = n.endsWith("#dir");
+            String name = dir ? n.substring(0, n.length() - 4) : n;
+            nodes.add(new Tree.Node(name, null, dir ? Tree.DIR : Tree.FILE, 0644, 0, 0, 0, null, null, null,
+                    dir ? null : 5L, dir ? null : List.of(new Tree.Piece(data.hex(), 5)), dir ? empty.hex() : null,
+                    null, null, null, null, null));
+        }
+        ChunkId root = new Tree(Tree.VERSION, nodes, null).save(repo);
+        repo.flush();
+        return new Snapshots(repo).save(new Snapshot(Snapshot.VERSION, Snapshot.KIND_FILES, "2026-01-01T00:00:00Z",
+                "h", "/x", Map.of(), null, null, Map.of(), null, root.hex()));
+    }
+
+    @Test
+    void hostileNamesAreRefused() throws Exception {
+        for (String bad : List.of("..", "../escaped", "/tmp/escaped", "a/b", ".", "")) {
+            Path dst = work.resolve("dst" + Math.abs(bad.hashCode()));
+            Snapshots.Stored s = hostile("aaa", bad);
+            RepositoryException e = assertThrows(RepositoryException.class, () -> restore(s, dst, null, false), bad);
+            assertTrue(e.getMessage().contains("refusing"), e.getMessage());
+        }
+        assertFalse(Files.exists(work.resolve("escaped")));
+        assertFalse(Files.exists(Path.of("/tmp/escaped")));
+        // a symlink out of the target, then a directory of the same name: never written through
+        Path outside = Files.createDirectories(work.resolve("outside"));
+        ChunkId empty = new Tree(Tree.VERSION, List.of(new Tree.Node("victim", null, Tree.FILE, 0644, 0, 0, 0, null,
+                null, null, 0L, List.of(), null, null, null, null, null, null)), null).save(repo);
+        List<Tree.Node> nodes = List.of(
+                new Tree.Node("x", null, Tree.SYMLINK, 0777, 0, 0, 0, null, null, null, null, null, null,
+                        outside.toString(), null, null, null, null),
+                new Tree.Node("x", null, Tree.DIR, 0755, 0, 0, 0, null, null, null, null, null, empty.hex(), null, null,
+                        null, null, null));
+        ChunkId root = new Tree(Tree.VERSION, nodes, null).save(repo);
+        repo.flush();
+        Snapshots.Stored s = new Snapshots(repo).save(new Snapshot(Snapshot.VERSION, Snapshot.KIND_FILES,
+                "2026-01-01T00:00:00Z", "h", "/x", Map.of(), null, null, Map.of(), null, root.hex()));
+        assertThrows(RepositoryException.class, () -> restore(s, work.resolve("dst-link"), null, true));
+        assertFalse(Files.exists(outside.resolve("victim")));
+    }
+
+    @Test
+    void includeOverwriteAndExcludes() throws Exception {
+        Path src = Files.createDirectories(work.resolve("src/a/b"));
+        Files.write(src.resolve("keep.txt"), "keep".getBytes(StandardCharsets.UTF_8));
+        Files.write(src.resolve("skip.log"), "log".getBytes(StandardCharsets.UTF_8));
+        Files.createDirectories(work.resolve("src/cache/x"));
+        Files.write(work.resolve("src/cache/x/y"), "c".getBytes(StandardCharsets.UTF_8));
+        Files.write(work.resolve("src/top.txt"), "top".getBytes(StandardCharsets.UTF_8));
+        FileBackup.Result r = backup(work.resolve("src"), null, List.of("*.log", "cache"));
+        Path dst = work.resolve("dst");
+        restore(r.snapshot(), dst, null, false);
+        assertTrue(Files.exists(dst.resolve("a/b/keep.txt")));
+        assertFalse(Files.exists(dst.resolve("a/b/skip.log")));
+        assertFalse(Files.exists(dst.resolve("cache")));
+
+        // an existing file is not replaced without --overwrite
+        Files.write(dst.resolve("top.txt"), "changed".getBytes(StandardCharsets.UTF_8));
+        assertThrows(java.nio.file.FileAlreadyExistsException.class, () -> restore(r.snapshot(), dst, null, false));
+        assertEquals("changed", Files.readString(dst.resolve("top.txt")));
+        restore(r.snapshot(), dst, null, true);
+        assertEquals("top", Files.readString(dst.resolve("top.txt")));
+
+        Path one = work.resolve("one");
+        restore(r.snapshot(), one, "a/b/keep.txt", false);
+        assertEquals("keep", Files.readString(one.resolve("a/b/keep.txt")));
+        try (Stream<Path> s = Files.walk(one)) {
+            assertEquals(4, s.count()); // one, a, a/b, a/b/keep.txt
+        }
+        assertThrows(IllegalArgumentException.class, () -> restore(r.snapshot(), work.resolve("two"), "a/nope", false));
+    }
+
+    @Test
+    void oneFileSystemKeepsMountPointsEmpty() throws Exception {
+        Path src = Files.createDirectories(work.resolve("src/mnt"));
+        Files.write(work.resolve("src/here"), "here".getBytes(StandardCharsets.UTF_8));
+        Assumptions.assumeTrue(Ext4.run("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", src.toString()) == 0,
+                "cannot mount a tmpfs");
+        try {
+            Files.write(src.resolve("elsewhere"), "other fs".getBytes(StandardCharsets.UTF_8));
+            FileBackup b = new FileBackup(repo, new FileBackup.Request(work.resolve("src"), "src", null, List.of(),
+                    true, Map.of(), 2, null));
+            FileBackup.Result one = b.run(ProgressListener.NONE, Clock.systemUTC(), "test");
+            FileBackup.Result all = backup(work.resolve("src"), null, List.of());
+            restore(one.snapshot(), work.resolve("one"), null, false);
+            restore(all.snapshot(), work.resolve("all"), null, false);
+            assertTrue(Files.isDirectory(work.resolve("one/mnt")));
+            assertFalse(Files.exists(work.resolve("one/mnt/elsewhere")));
+            assertEquals("here", Files.readString(work.resolve("one/here")));
+            assertEquals("other fs", Files.readString(work.resolve("all/mnt/elsewhere")));
+        } finally {
+            Ext4.run("umount", src.toString());
+        }
+    }
+
+    @Test
+    void vanishedAndUnreadableFilesAreReportedNotFatal() throws Exception {
+        Path src = Files.createDirectories(work.resolve("src"));
+        Files.write(src.resolve("ok"), "ok".getBytes(StandardCharsets.UTF_8));
+        Files.write(src.resolve("gone"), "gone".getBytes(StandardCharsets.UTF_8));
+        Files.write(src.resolve("secret"), "secret".getBytes(StandardCharsets.UTF_8));
+        FileBackup b = new FileBackup(repo, new FileBackup.Request(src, src.toString(), null, List.of(), false,
+                Map.of(), 2, null));
+        Files.write(src.resolve("growing"), "start".getBytes(StandardCharsets.UTF_8));
+        b.opener = p -> {
+            if (p.getFileName().toString().equals("growing")) { // written to while being read
+                FileChannel ch = FileChannel.open(p, StandardOpenOption.READ);
+                Files.write(p, "more".getBytes(StandardCharsets.UTF_8), StandardOpenOption.APPEND);
+                return ch;
+            }
+            if (p.getFileName().toString().equals("gone")) {
+                Files.delete(p); // deleted between the directory listing and the read
+            }
+            if (p.getFileName().toString().equals("secret")) {
+                throw new AccessDeniedException(p.toString());
+            }
+            return FileChannel.open(p, StandardOpenOption.READ);
+        };
+        FileBackup.Result r = b.run(ProgressListener.NONE, Clock.systemUTC(), "test");
+        assertTrue(r.partial());
+        assertEquals(1, r.errors().size(), r.errors().toString());
+        assertTrue(r.errors().get(0).startsWith("secret"), r.errors().toString());
+        assertEquals(2, r.warnings().size(), r.warnings().toString());
+        assertTrue(r.warnings().get(0).startsWith("gone") && r.warnings().get(0).contains("vanished"),
+                r.warnings().toString());
+        assertTrue(r.warnings().get(1).startsWith("growing") && r.warnings().get(1).contains("changed while being read"),
+                r.warnings().toString());
+        Path dst = work.resolve("dst");
+        restore(r.snapshot(), dst, null, false);
+        assertEquals("ok", Files.readString(dst.resolve("ok")));
+        assertFalse(Files.exists(dst.resolve("secret")));
+    }
+
+    @Test
+    void pruneAfterForgetKeepsFileSnapshotsRestorable() throws Exception {
+        Path src = Files.createDirectories(work.resolve("src"));
+        Files.write(src.resolve("stays"), random(5, 2 << 20));
+        Files.write(src.resolve("goes"), random(6, 3 << 20));
+        FileBackup.Result first = backup(src, null, List.of());
+        Files.delete(src.resolve("goes"));
+        Files.write(src.resolve("later"), random(7, 1 << 20));
+        FileBackup.Result second = backup(src, first.snapshot(), List.of());
+        new Snapshots(repo).delete(first.snapshot().id());
+        long before = repo.store().list("data/").stream().mapToLong(o -> o.size()).sum();
+        Pruner.Result p = new Pruner(repo, Clock.systemUTC(), Pruner.DEFAULT_REPACK_SHARE).run("test", false);
+        long after = repo.store().list("data/").stream().mapToLong(o -> o.size()).sum();
+        assertTrue(p.bytesDeleted() > 0 || p.packsRepacked() > 0, p.toString());
+        assertTrue(before - after > (2L << 20), "prune freed only " + (before - after) + " bytes");
+        Repository reopened = Repository.open(repo.store(), KEY);
+        Verifier.Report v = new Verifier(reopened, m -> { }).verify(true, 2);
+        assertTrue(v.ok(), v.errors().toString());
+        Path dst = work.resolve("dst");
+        new FileRestore(reopened, second.snapshot(), 2, false).run(dst, null, ProgressListener.NONE);
+        assertArrayEquals(random(5, 2 << 20), Files.readAllBytes(dst.resolve("stays")));
+        assertArrayEquals(random(7, 1 << 20), Files.readAllBytes(dst.resolve("later")));
+        assertFalse(Files.exists(dst.resolve("goes")));
+    }
+
+    @Test
+    void verifyFindsAMissingContentChunk() throws Exception {
+        Path src = Files.createDirectories(work.resolve("src"));
+        Files.write(src.resolve("f"), random(8, 100_000));
+        backup(src, null, List.of());
+        ChunkId bogus = ChunkId.parse("ab".repeat(32));
+        ChunkId root = new Tree(Tree.VERSION, List.of(new Tree.Node("g", null, Tree.FILE, 0644, 0, 0, 0, null, null,
+                null, 10L, List.of(new Tree.Piece(bogus.hex(), 10)), null, null, null, null, null, null)), null)
+                .save(repo);
+        repo.flush();
+        new Snapshots(repo).save(new Snapshot(Snapshot.VERSION, Snapshot.KIND_FILES, "2026-01-01T00:00:00Z", "h",
+                "/x", Map.of(), null, null, Map.of(), null, root.hex()));
+        Verifier.Report v = new Verifier(repo, m -> { }).verify(false, 2);
+        assertFalse(v.ok());
+        assertTrue(v.errors().stream().anyMatch(e -> e.contains(bogus.shortHex())), v.errors().toString());
+        assertNotEquals(0, v.snapshots());
+    }
+}

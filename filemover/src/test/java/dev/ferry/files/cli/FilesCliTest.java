@@ -1,0 +1,173 @@
+package dev.ferry.files.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.cli.ExitCodes;
+import dev.ferry.cli.Main;
+import dev.ferry.repo.Json;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code ferry backup files} and {@code ferry restore files} through the command line, in-process. */
+class FilesCliTest {
+    @TempDir
+    Path tmp;
+    final Map<String, String> env = new HashMap<>();
+
+    record Run(int code, String out, String err) {
+        JsonNode json() throws IOException {
+            return Json.MAPPER.readTree(out);
+        }
+
+        @Override
+        public String toString() {
+            return "exit " + code + "\n--- out\n" + out + "--- err\n" + err;
+        }
+    }
+
+    Run ferry(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.execute(args, env, new PrintWriter(out, true), new PrintWriter(err, true), null);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    @BeforeEach
+    void init() {
+        env.put("FERRY_REPOSITORY", tmp.resolve("repo").toString());
+        env.put("FERRY_PASSWORD", "secret");
+        env.put("FERRY_HOSTNAME", "node-1");
+        env.put("FERRY_STATE_DIR", tmp.resolve("state").toString());
+        Run r = ferry("init", "--kdf-memory", "1", "--kdf-iterations", "1");
+        assertEquals(0, r.code(), r.toString());
+    }
+
+    private Path tree() throws IOException {
+        Path src = Files.createDirectories(tmp.resolve("src/app/data"));
+        byte[] big = new byte[3 << 20];
+        new Random(1).nextBytes(big);
+        Files.write(src.resolve("db.bin"), big);
+        Files.write(tmp.resolve("src/app/config.yaml"), "a: 1\n".getBytes(StandardCharsets.UTF_8));
+        Files.write(tmp.resolve("src/debug.log"), "noise\n".getBytes(StandardCharsets.UTF_8));
+        return tmp.resolve("src");
+    }
+
+    @Test
+    void backupRestoreMarkerSnapshotsForgetPruneVerify() throws Exception {
+        Path src = tree();
+        Run b = ferry("backup", "files", src.toString(), "--exclude", "*.log", "--tag", "app=db", "--json");
+        assertEquals(0, b.code(), b.toString());
+        JsonNode j = b.json();
+        assertEquals(2, j.get("files_new").asInt());
+        assertEquals((3 << 20) + 5, j.get("bytes_read").asLong());
+        for (String f : new String[] {"snapshot_id", "parent", "source", "bytes_total", "bytes_new", "chunks_new",
+                "files_changed", "files_unchanged", "duration_s", "warnings"}) {
+            assertTrue(j.has(f), f + " missing in " + j);
+        }
+
+        Files.write(tmp.resolve("src/app/config.yaml"), "a: 2\n".getBytes(StandardCharsets.UTF_8));
+        Run inc = ferry("backup", "files", src.toString(), "--parent", "latest", "--json");
+        assertEquals(0, inc.code(), inc.toString());
+        assertEquals(j.get("snapshot_id").asText(), inc.json().get("parent").asText());
+        assertEquals(5 + 6, inc.json().get("bytes_read").asLong()); // config.yaml, and debug.log, not excluded now
+        assertEquals(1, inc.json().get("files_unchanged").asInt());
+
+        Run table = ferry("snapshots");
+        assertEquals(0, table.code(), table.toString());
+        assertTrue(table.out().lines().anyMatch(l -> l.contains(" files ") && l.contains("3.0 MiB")), table.out());
+        Run list = ferry("snapshots", "--json");
+        assertEquals(0, list.code(), list.toString());
+        assertEquals("files", list.json().get(0).get("kind").asText());
+        assertEquals(2, list.json().size());
+
+        Path target = tmp.resolve("target");
+        Run r = ferry("restore", "files", "latest", target.toString(), "--marker", "restore-1");
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(Files.exists(target.resolve(".ferry/restore-1")));
+        assertArrayEquals(Files.readAllBytes(src.resolve("app/data/db.bin")),
+                Files.readAllBytes(target.resolve("app/data/db.bin")));
+        assertEquals("a: 2\n", Files.readString(target.resolve("app/config.yaml")));
+
+        // a failed restore (existing files, no --overwrite) writes no marker
+        Run again = ferry("restore", "files", "latest", target.toString(), "--marker", "restore-2");
+        assertEquals(ExitCodes.ERROR, again.code(), again.toString());
+        assertTrue(again.err().contains("--overwrite"), again.err());
+        assertFalse(Files.exists(target.resolve(".ferry/restore-2")));
+        Run over = ferry("restore", "files", "latest", target.toString(), "--overwrite", "--marker", "restore-2");
+        assertEquals(0, over.code(), over.toString());
+        assertTrue(Files.exists(target.resolve(".ferry/restore-2")));
+
+        Path one = tmp.resolve("one");
+        Run inc1 = ferry("restore", "files", j.get("snapshot_id").asText().substring(0, 8), one.toString(),
+                "--include", "app/config.yaml");
+        assertEquals(0, inc1.code(), inc1.toString());
+        assertEquals("a: 1\n", Files.readString(one.resolve("app/config.yaml")));
+        assertFalse(Files.exists(one.resolve("app/data")));
+
+        Run block = ferry("restore", "block", "latest", tmp.resolve("img").toString());
+        assertEquals(ExitCodes.ERROR, block.code(), block.toString());
+
+        Run forget = ferry("forget", j.get("snapshot_id").asText().substring(0, 8), "--prune");
+        assertEquals(0, forget.code(), forget.toString());
+        Run verify = ferry("verify", "--read-data");
+        assertEquals(0, verify.code(), verify.toString());
+        Path after = tmp.resolve("after");
+        Run r2 = ferry("restore", "files", "latest", after.toString());
+        assertEquals(0, r2.code(), r2.toString());
+        assertArrayEquals(Files.readAllBytes(src.resolve("app/data/db.bin")),
+                Files.readAllBytes(after.resolve("app/data/db.bin")));
+    }
+
+    private static int run(String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .start();
+        return p.waitFor(30, TimeUnit.SECONDS) ? p.exitValue() : -1;
+    }
+
+    /**
+     * A file even root cannot read: a write-only sysfs attribute bind-mounted into the tree. The backup stores
+     * what it could read and exits with the partial code.
+     */
+    @Test
+    void unreadableFileMakesAPartialBackup() throws Exception {
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")), "needs root to bind-mount");
+        Path uevent;
+        try (Stream<Path> s = Files.list(Path.of("/sys/bus"))) {
+            uevent = s.map(d -> d.resolve("uevent")).filter(Files::exists).findFirst().orElse(null);
+        }
+        Assumptions.assumeTrue(uevent != null, "no /sys/bus/*/uevent here");
+        Path src = tree();
+        Path bad = Files.write(src.resolve("unreadable"), new byte[0]);
+        Assumptions.assumeTrue(run("mount", "--bind", uevent.toString(), bad.toString()) == 0, "bind mount failed");
+        try {
+            Run b = ferry("backup", "files", src.toString(), "--json");
+            assertEquals(ExitCodes.PARTIAL, b.code(), b.toString());
+            assertTrue(b.json().get("partial").asBoolean());
+            assertTrue(b.json().get("unreadable").get(0).asText().startsWith("unreadable"), b.out());
+            Path target = tmp.resolve("target");
+            Run r = ferry("restore", "files", "latest", target.toString());
+            assertEquals(0, r.code(), r.toString());
+            assertTrue(Files.exists(target.resolve("app/config.yaml")));
+            assertFalse(Files.exists(target.resolve("unreadable")));
+        } finally {
+            run("umount", bad.toString());
+        }
+    }
+}
