@@ -251,15 +251,7 @@ public final class BlockBackup {
         if (failure.get() == null && pagesUnsaved.get() != 0) {
             failure.set(new IllegalStateException(pagesUnsaved.get() + " manifest pages were not stored"));
         }
-        Throwable f = failure.get();
-        if (f != null) {
-            try {
-                repo.flush(); // keep what was stored: the next run deduplicates against it
-            } catch (IOException | RuntimeException e) {
-                f.addSuppressed(e);
-            }
-            Threads.rethrow(f);
-        }
+        repo.flushThenRethrow(failure.get()); // what was stored stays: the next run deduplicates against it
         Snapshot.Volume volume = new Snapshot.Volume(size, blockSize, pageBlocks, Arrays.asList(pageIds));
         if (req.lock() != null) {
             req.lock().check();

@@ -524,6 +524,23 @@ public final class Repository implements AutoCloseable {
     }
 
     /**
+     * After a backup failed with {@code failure} (nothing happens when it is null): stores what was already
+     * packed, so the next run deduplicates against it, then rethrows the failure (a failing flush is added to it
+     * as suppressed).
+     */
+    public void flushThenRethrow(Throwable failure) throws IOException {
+        if (failure == null) {
+            return;
+        }
+        try {
+            flush();
+        } catch (IOException | RuntimeException e) {
+            failure.addSuppressed(e);
+        }
+        dev.ferry.util.Threads.rethrow(failure);
+    }
+
+    /**
      * Stores the pack being built, waits for every pack upload, and stores the index for everything stored so
      * far. Data is durable on return.
      */

@@ -187,15 +187,7 @@ public final class FileBackup {
             Threads.drain(readers, failure, "backup");
             Threads.drain(workers, failure, "backup");
         }
-        Throwable f = failure.get();
-        if (f != null) {
-            try {
-                repo.flush(); // keep what was stored: the next run deduplicates against it
-            } catch (IOException | RuntimeException e) {
-                f.addSuppressed(e);
-            }
-            Threads.rethrow(f);
-        }
+        repo.flushThenRethrow(failure.get()); // what was stored stays: the next run deduplicates against it
         if (req.lock() != null) {
             req.lock().check();
         }
