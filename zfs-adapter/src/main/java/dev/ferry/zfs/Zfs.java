@@ -143,10 +143,14 @@ public final class Zfs {
         run("snapshot", "-o", MANAGED_PROPERTY + "=true", dataset + "@" + name);
     }
 
-    /** Destroys a dataset or snapshot (not recursively). */
-    public void destroy(String name) throws IOException {
+    /** Destroys a dataset or snapshot (not recursively); {@code force} unmounts a busy filesystem first. */
+    public void destroy(String name, boolean force) throws IOException {
         checkName(name);
-        run("destroy", name);
+        if (force) {
+            run("destroy", "-f", name);
+        } else {
+            run("destroy", name);
+        }
     }
 
     /** Clones {@code snapshot} as {@code target} with properties {@code props}. */

@@ -71,9 +71,17 @@ public final class ZfsEngine implements Engine {
     @Override
     public List<EngineSnapshot> listSnapshots(String volume) throws IOException {
         ZfsVolume v = ZfsVolume.parse(volume);
-        requireVolume(v);
+        List<Zfs.Dataset> snaps;
+        try {
+            snaps = zfs.snapshots(v.dataset());
+        } catch (ZfsException e) {
+            if (e.notFound()) {
+                throw new IOException("no ZFS dataset or zvol named " + v.dataset(), e);
+            }
+            throw e;
+        }
         List<EngineSnapshot> l = new ArrayList<>();
-        for (Zfs.Dataset d : zfs.snapshots(v.dataset())) {
+        for (Zfs.Dataset d : snaps) {
             l.add(toEngine(v, d));
         }
         return l;
@@ -149,7 +157,7 @@ public final class ZfsEngine implements Engine {
                 log.debug("no hold to release on {}: {}", full, e.getMessage());
             }
         }
-        zfs.destroy(full);
+        zfs.destroy(full, false);
     }
 
     @Override
@@ -240,7 +248,7 @@ public final class ZfsEngine implements Engine {
                     continue;
                 }
                 log.info("destroying {}, a read clone left by an earlier Ferry process", name);
-                zfs.run("destroy", "-f", name);
+                zfs.destroy(name, true);
             }
         } catch (IOException e) {
             log.warn("could not look for stale read clones in {}: {}", pool, e.getMessage());
@@ -252,7 +260,7 @@ public final class ZfsEngine implements Engine {
         for (int attempt = 0; attempt < 10; attempt++) {
             try {
                 if (zfs.get(clone) != null) {
-                    zfs.run("destroy", "-f", clone);
+                    zfs.destroy(clone, true);
                 }
                 last = null;
                 break;
