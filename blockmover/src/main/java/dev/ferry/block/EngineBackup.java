@@ -96,10 +96,10 @@ public final class EngineBackup {
             }
             Result r;
             try (VolumeReader reader = engine.open(snap)) {
-                EngineSnapshot target = withProperties(snap, reader);
+                EngineSnapshot target = withProperties(snap, reader.properties());
                 ChangedRanges changes = null;
                 if (base != null) {
-                    EngineSnapshot recordedBase = withRecorded(base, parent.snapshot().engine());
+                    EngineSnapshot recordedBase = withProperties(base, parent.snapshot().engine());
                     Optional<ChangedRanges> c = engine.changedRanges(recordedBase, target);
                     changes = c.orElse(null);
                     if (changes == null) {
@@ -175,16 +175,11 @@ public final class EngineBackup {
         return m;
     }
 
-    private static EngineSnapshot withProperties(EngineSnapshot s, VolumeReader reader) {
+    /** {@code s} with {@code more} added to its properties (what its reader reported, what its backup recorded). */
+    private static EngineSnapshot withProperties(EngineSnapshot s, Map<String, String> more) {
         Map<String, String> p = new LinkedHashMap<>(s.properties());
-        p.putAll(reader.properties());
-        return new EngineSnapshot(s.volume(), s.name(), s.guid(), s.created(), p);
-    }
-
-    private static EngineSnapshot withRecorded(EngineSnapshot s, Map<String, String> recorded) {
-        Map<String, String> p = new LinkedHashMap<>(s.properties());
-        if (recorded != null) {
-            p.putAll(recorded);
+        if (more != null) {
+            p.putAll(more);
         }
         return new EngineSnapshot(s.volume(), s.name(), s.guid(), s.created(), p);
     }

@@ -93,12 +93,10 @@ final class BackupCommand {
             if (!"latest".equals(parent)) {
                 return snaps.find(parent, s -> Snapshot.KIND_BLOCK.equals(s.kind()));
             }
-            List<Snapshots.Stored> all = snaps.list();
-            for (int i = all.size() - 1; i >= 0; i--) {
-                Snapshot s = all.get(i).snapshot();
-                if (Snapshot.KIND_BLOCK.equals(s.kind()) && sourceName.equals(s.source())) {
-                    return all.get(i);
-                }
+            Snapshots.Stored newest = snaps.newest(s -> Snapshot.KIND_BLOCK.equals(s.kind())
+                    && sourceName.equals(s.source()));
+            if (newest != null) {
+                return newest;
             }
             if (changedRanges != null) {
                 throw new IllegalArgumentException("--parent latest: there is no earlier block snapshot of "

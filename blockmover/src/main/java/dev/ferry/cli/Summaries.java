@@ -34,9 +34,15 @@ public final class Summaries {
                 parent == null ? " (full)" : " (parent " + parent.shortId() + ")");
         out.printf("  volume  %s, blocks of %s, %d zero blocks%n", Sizes.human(r.bytesTotal()),
                 Sizes.human(r.snapshot().snapshot().volume().blockSize()), r.zeroBlocks());
-        out.printf("  read    %s in %.2f s (%s/s)%n", Sizes.human(r.bytesRead()), r.durationS(),
-                Sizes.human((long) (r.bytesRead() / Math.max(r.durationS(), 1e-3))));
-        out.printf("  stored  %s new (%d chunks)%n", Sizes.human(r.bytesNew()), r.chunksNew());
+        printReadStored(out, r.bytesRead(), r.durationS(), r.bytesNew(), r.chunksNew());
+    }
+
+    /** The "read" and "stored" lines every backup summary ends with. */
+    public static void printReadStored(PrintWriter out, long bytesRead, double durationS, long bytesNew,
+                                       long chunksNew) {
+        out.printf("  read    %s in %.2f s (%s/s)%n", Sizes.human(bytesRead), durationS,
+                Sizes.human((long) (bytesRead / Math.max(durationS, 1e-3))));
+        out.printf("  stored  %s new (%d chunks)%n", Sizes.human(bytesNew), chunksNew);
     }
 
     /** JSON fields of a block restore into {@code target}. */

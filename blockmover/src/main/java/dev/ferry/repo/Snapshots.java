@@ -115,13 +115,11 @@ public final class Snapshots {
      */
     public Stored find(String ref, Predicate<Snapshot> filter) throws IOException {
         if ("latest".equals(ref)) {
-            List<Stored> all = list();
-            for (int i = all.size() - 1; i >= 0; i--) {
-                if (filter.test(all.get(i).snapshot())) {
-                    return all.get(i);
-                }
+            Stored newest = newest(filter);
+            if (newest == null) {
+                throw new RepositoryException("no matching snapshot in " + repo.store().location() + " for 'latest'");
             }
-            throw new RepositoryException("no matching snapshot in " + repo.store().location() + " for 'latest'");
+            return newest;
         }
         if (!ref.matches("[0-9a-f]{4,64}")) {
             throw new IllegalArgumentException("a snapshot id is 4 to 64 lower-case hex digits or 'latest': '"
@@ -141,6 +139,17 @@ public final class Snapshots {
                     + " snapshot, not one this command can use");
         }
         return s;
+    }
+
+    /** The newest snapshot accepted by {@code filter}, or null when there is none. */
+    public Stored newest(Predicate<Snapshot> filter) throws IOException {
+        List<Stored> all = list();
+        for (int i = all.size() - 1; i >= 0; i--) {
+            if (filter.test(all.get(i).snapshot())) {
+                return all.get(i);
+            }
+        }
+        return null;
     }
 
     /** Deletes a snapshot object (its data stays until prune). */

@@ -184,9 +184,7 @@ public final class Verifier {
             }
             dev.ferry.block.ManifestPage page;
             try {
-                String pack = loc.get().pack().objectName();
-                byte[] sealed = store.getRange(pack, loc.get().entry().offset(), loc.get().entry().length());
-                page = dev.ferry.block.ManifestPage.decode(repo.openChunk(pack, loc.get().entry(), sealed, 0));
+                page = dev.ferry.block.ManifestPage.decode(readIndexed(loc.get()));
             } catch (RepositoryException | IllegalArgumentException e) {
                 errors.add(name + ": manifest page " + p + " cannot be read: " + e.getMessage());
                 continue;
@@ -211,6 +209,13 @@ public final class Verifier {
         }
     }
 
+    /** Reads and opens the chunk at {@code loc}, a location from the index this verify built. */
+    private byte[] readIndexed(ChunkIndex.Location loc) throws IOException {
+        String pack = loc.pack().objectName();
+        byte[] sealed = store.getRange(pack, loc.entry().offset(), loc.entry().length());
+        return repo.openChunk(pack, loc.entry(), sealed, 0);
+    }
+
     /**
      * Checks a files snapshot: every tree it reaches is indexed, decrypts and parses, and every content chunk of
      * its files is indexed (the chunks themselves are checked with the packs). Trees are walked once per verify.
@@ -228,9 +233,7 @@ public final class Verifier {
             if (loc.isEmpty()) {
                 throw new RepositoryException("tree " + id.shortHex() + " is in no index file");
             }
-            String pack = loc.get().pack().objectName();
-            byte[] sealed = store.getRange(pack, loc.get().entry().offset(), loc.get().entry().length());
-            return repo.openChunk(pack, loc.get().entry(), sealed, 0);
+            return readIndexed(loc.get());
         };
         try {
             Tree.forEachChunk(loader, root, verifiedTrees, id -> {

@@ -237,6 +237,11 @@ public final class FileBackup {
         return ((FileTime) stat.get("ctime")).to(TimeUnit.NANOSECONDS);
     }
 
+    /** For a file with more than one name: the id its names share in the snapshot, else null. */
+    private static String linkId(Map<String, Object> stat) {
+        return num(stat, "nlink") > 1 ? num(stat, "dev") + ":" + num(stat, "ino") : null;
+    }
+
     private static long num(Map<String, Object> stat, String key) {
         return ((Number) stat.get(key)).longValue();
     }
@@ -328,7 +333,7 @@ public final class FileBackup {
             } else if (type == Posix.S_IFREG) {
                 bytesTotal.addAndGet(num(st, "size"));
                 Future<Outcome> content;
-                String link = num(st, "nlink") > 1 ? num(st, "dev") + ":" + num(st, "ino") : null;
+                String link = linkId(st);
                 Future<Outcome> earlier = link == null ? null : hardLinks.get(link);
                 if (earlier != null) {
                     content = earlier; // another name of a file already read
@@ -428,7 +433,7 @@ public final class FileBackup {
         };
         String[] tf = e == null || e.target() == null ? new String[2] : Tree.nameFields(e.target());
         Long rdev = type == Posix.S_IFCHR || type == Posix.S_IFBLK ? num(st, "rdev") : null;
-        String link = type == Posix.S_IFREG && num(st, "nlink") > 1 ? num(st, "dev") + ":" + num(st, "ino") : null;
+        String link = type == Posix.S_IFREG ? linkId(st) : null;
         return new Tree.Node(nf[0], nf[1], t, ((Number) st.get("mode")).intValue() & 07777, num(st, "uid"),
                 num(st, "gid"), mtimeNs(st), ctimeNs(st), num(st, "ino"), num(st, "dev"), size, content,
                 e == null ? null : e.subtree(), tf[0], tf[1], rdev, link, xattrs);

@@ -3,6 +3,7 @@ package dev.ferry.files.cli;
 import dev.ferry.cli.ExitCodes;
 import dev.ferry.cli.JobOptions;
 import dev.ferry.cli.Main;
+import dev.ferry.cli.Summaries;
 import dev.ferry.files.FileBackup;
 import dev.ferry.progress.ProgressReporter;
 import dev.ferry.repo.Repository;
@@ -95,12 +96,10 @@ public final class BackupFilesCommand implements Callable<Integer> {
         if (!"latest".equals(parent)) {
             return snaps.find(parent, s -> Snapshot.KIND_FILES.equals(s.kind()));
         }
-        List<Snapshots.Stored> all = snaps.list();
-        for (int i = all.size() - 1; i >= 0; i--) {
-            Snapshot s = all.get(i).snapshot();
-            if (Snapshot.KIND_FILES.equals(s.kind()) && sourceName.equals(s.source())) {
-                return all.get(i);
-            }
+        Snapshots.Stored newest = snaps.newest(s -> Snapshot.KIND_FILES.equals(s.kind())
+                && sourceName.equals(s.source()));
+        if (newest != null) {
+            return newest;
         }
         main.err().println("ferry: no earlier files snapshot of " + sourceName + "; reading every file");
         return null;
@@ -132,9 +131,7 @@ public final class BackupFilesCommand implements Callable<Integer> {
                 parentSnap == null ? " (full)" : " (parent " + parentSnap.shortId() + ")");
         out.printf("  files   %d new, %d changed, %d unchanged, %d directories, %s in all%n", r.filesNew(),
                 r.filesChanged(), r.filesUnchanged(), r.dirs(), Sizes.human(r.bytesTotal()));
-        out.printf("  read    %s in %.2f s (%s/s)%n", Sizes.human(r.bytesRead()), r.durationS(),
-                Sizes.human((long) (r.bytesRead() / Math.max(r.durationS(), 1e-3))));
-        out.printf("  stored  %s new (%d chunks)%n", Sizes.human(r.bytesNew()), r.chunksNew());
+        Summaries.printReadStored(out, r.bytesRead(), r.durationS(), r.bytesNew(), r.chunksNew());
         for (String w : r.warnings()) {
             main.err().println("ferry: warning: " + w);
         }
