@@ -38,7 +38,8 @@ final class TestPool implements AutoCloseable {
         }
         destroyOrphans();
         TestPool p = new TestPool(name, dir);
-        cmd("zpool", "create", "-m", p.mount.toString(), name, img.toString());
+        // never in the cache file: a restarted daemon must not import a pool whose file a killed run left behind
+        cmd("zpool", "create", "-o", "cachefile=none", "-m", p.mount.toString(), name, img.toString());
         return p;
     }
 
