@@ -30,7 +30,9 @@ import org.slf4j.LoggerFactory;
  * no longer needed as a base.
  *
  * <p>A failed backup deletes only the snapshot it took, so the previous base stays and the next run is still
- * incremental. Snapshots Ferry did not make ({@link #MANAGED} not {@code "true"}) are never deleted.
+ * incremental. Snapshots Ferry did not make ({@link #MANAGED} not {@code "true"}) are never deleted, nor are
+ * those taken for another repository ({@link #REPOSITORY}): each repository backing up a volume keeps its own
+ * base. Backups of one volume on one node run one at a time ({@link VolumeLock}).
  */
 public final class EngineBackup {
     private static final Logger log = LoggerFactory.getLogger(EngineBackup.class);
@@ -38,6 +40,8 @@ public final class EngineBackup {
     public static final String SNAPSHOT_PREFIX = "ferry-";
     /** Engine snapshot property an engine sets to "true" on the snapshots Ferry made. */
     public static final String MANAGED = "managed";
+    /** Engine snapshot property: the id of the repository Ferry took the snapshot for. */
+    public static final String REPOSITORY = "repository";
     /** Keys of a block snapshot's {@code engine} map written by every engine backup. */
     public static final String ENGINE = "engine", VOLUME = "volume", SNAPSHOT = "snapshot", GUID = "guid";
     private static final DateTimeFormatter NAME_TIME =
@@ -77,11 +81,18 @@ public final class EngineBackup {
 
     /** Runs the backup; {@code progress} makes the reporter once the number of bytes to read is known. */
     public Result run(LongFunction<ProgressReporter> progress) throws IOException {
+        try (VolumeLock ignored = VolumeLock.acquire(req.engine().name(), req.volume())) {
+            return runLocked(progress);
+        }
+    }
+
+    private Result runLocked(LongFunction<ProgressReporter> progress) throws IOException {
         Engine engine = req.engine();
+        String repositoryId = repo.config().id();
         Map<String, Snapshots.Stored> backedUp = backedUpByGuid();
         List<EngineSnapshot> before = engine.listSnapshots(req.volume());
         String name = SNAPSHOT_PREFIX + NAME_TIME.format(req.clock().instant());
-        EngineSnapshot snap = engine.createSnapshot(req.volume(), name);
+        EngineSnapshot snap = engine.createSnapshot(req.volume(), name, repositoryId);
         boolean ok = false;
         try {
             EngineSnapshot base = null;
@@ -109,6 +120,7 @@ public final class EngineBackup {
                 }
                 Map<String, String> facts = new LinkedHashMap<>(target.properties());
                 facts.remove(MANAGED);
+                facts.remove(REPOSITORY); // the repository the facts are stored in
                 facts.put(ENGINE, engine.name());
                 facts.put(VOLUME, req.volume());
                 facts.put(SNAPSHOT, snap.name());
@@ -124,7 +136,7 @@ public final class EngineBackup {
                 r = new Result(br, target, base, parent, changes != null, new ArrayList<>(), new ArrayList<>());
             }
             ok = true;
-            cleanUp(before, snap, r);
+            cleanUp(before, snap, repositoryId, r);
             return r;
         } finally {
             if (!ok) {
@@ -137,11 +149,14 @@ public final class EngineBackup {
         }
     }
 
-    /** Deletes Ferry's older snapshots of the volume beyond the newest {@code keepLocal} (the new one counts). */
-    private void cleanUp(List<EngineSnapshot> before, EngineSnapshot snap, Result r) {
+    /**
+     * Deletes the older snapshots Ferry took of the volume for this repository beyond the newest
+     * {@code keepLocal} (the new one counts).
+     */
+    private void cleanUp(List<EngineSnapshot> before, EngineSnapshot snap, String repositoryId, Result r) {
         List<EngineSnapshot> mine = new ArrayList<>();
         for (EngineSnapshot s : before) {
-            if (isManaged(s) && !s.name().equals(snap.name())) {
+            if (isManaged(s) && repositoryId.equals(s.properties().get(REPOSITORY)) && !s.name().equals(snap.name())) {
                 mine.add(s);
             }
         }

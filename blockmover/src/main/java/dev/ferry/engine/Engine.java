@@ -21,12 +21,17 @@ public interface Engine {
 
     /**
      * Snapshots of {@code volume}, oldest first. Those Ferry made carry the property
-     * {@code managed=true} ({@link dev.ferry.block.EngineBackup#MANAGED}); Ferry deletes no other.
+     * {@code managed=true} ({@link dev.ferry.block.EngineBackup#MANAGED}) and the id of the repository they were
+     * taken for ({@link dev.ferry.block.EngineBackup#REPOSITORY}); Ferry deletes no other, and a backup into
+     * one repository deletes none taken for another.
      */
     List<EngineSnapshot> listSnapshots(String volume) throws IOException;
 
-    /** Takes a crash-consistent snapshot of {@code volume} named {@code name}. */
-    EngineSnapshot createSnapshot(String volume, String name) throws IOException;
+    /**
+     * Takes a crash-consistent snapshot of {@code volume} named {@code name}, marked as Ferry's and as taken for
+     * the repository whose id is {@code repository} (both marks stored with the snapshot in the engine).
+     */
+    EngineSnapshot createSnapshot(String volume, String name, String repository) throws IOException;
 
     void deleteSnapshot(EngineSnapshot snapshot) throws IOException;
 

@@ -43,7 +43,7 @@ public final class DirectoryEngine implements Engine {
     }
 
     @Override
-    public EngineSnapshot createSnapshot(String volume, String name) throws IOException {
+    public EngineSnapshot createSnapshot(String volume, String name, String repository) throws IOException {
         Files.copy(root().resolve(volume), root().resolve(volume + "@" + name));
         return new EngineSnapshot(volume, name, null, Instant.now(), Map.of());
     }

@@ -51,7 +51,7 @@ class EngineSpiTest {
         Repository repo = Repository.init(new LocalStore(dir.resolve("repo")),
                 new KeySource.Password("x".toCharArray()), new KdfParams(1024, 1, 1), 1 << 20, Clock.systemUTC());
 
-        EngineSnapshot s1 = engine.createSnapshot("pv1", "one");
+        EngineSnapshot s1 = engine.createSnapshot("pv1", "one", "repo-id");
         BlockBackup.Result full;
         try (VolumeReader r = engine.open(s1)) {
             full = new BlockBackup(repo, new BlockBackup.Request(r, "dir-test:pv1", 64 << 10, null, null, Map.of(),
@@ -62,7 +62,7 @@ class EngineSpiTest {
             f.seek(700_000);
             f.write(new byte[] {1, 2, 3});
         }
-        EngineSnapshot s2 = engine.createSnapshot("pv1", "two");
+        EngineSnapshot s2 = engine.createSnapshot("pv1", "two", "repo-id");
         ChangedRanges changed = engine.changedRanges(s1, s2).orElseThrow();
         RoaringBitmap blocks = changed.toBlocks(64 << 10, 2 << 20);
         assertEquals(RoaringBitmap.bitmapOf(10), blocks, "700000 lies in 64 KiB block 10");

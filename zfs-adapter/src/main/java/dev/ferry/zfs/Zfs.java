@@ -23,6 +23,8 @@ import java.util.concurrent.TimeUnit;
 public final class Zfs {
     /** User property Ferry sets on the snapshots it makes; it only ever deletes snapshots that carry it. */
     public static final String MANAGED_PROPERTY = "dev.ferry:managed";
+    /** User property with the id of the repository a Ferry snapshot was taken for. */
+    public static final String REPOSITORY_PROPERTY = "dev.ferry:repository";
 
     private final String command;
     private final Duration timeout;
@@ -58,7 +60,8 @@ public final class Zfs {
         }
     }
 
-    private static final String PROPS = "type,mountpoint,mounted,guid,createtxg,creation,volsize,origin," + MANAGED_PROPERTY;
+    private static final String PROPS = "type,mountpoint,mounted,guid,createtxg,creation,volsize,origin,"
+            + MANAGED_PROPERTY + "," + REPOSITORY_PROPERTY;
 
     /** The dataset, zvol or snapshot {@code name}, or null if it does not exist. */
     public Dataset get(String name) throws IOException {
@@ -103,9 +106,11 @@ public final class Zfs {
         List<Dataset> l = new ArrayList<>();
         rows.forEach((name, p) -> {
             Map<String, String> user = new LinkedHashMap<>();
-            String managed = p.get(MANAGED_PROPERTY);
-            if (managed != null && !"-".equals(managed)) {
-                user.put(MANAGED_PROPERTY, managed);
+            for (String u : List.of(MANAGED_PROPERTY, REPOSITORY_PROPERTY)) {
+                String v = p.get(u);
+                if (v != null && !"-".equals(v)) { // "-": not set
+                    user.put(u, v);
+                }
             }
             l.add(new Dataset(name, p.getOrDefault("type", "-"), p.getOrDefault("mountpoint", "-"),
                     "yes".equals(p.get("mounted")), guid(p.get("guid")), num(p.get("createtxg")), num(p.get("creation")),
@@ -137,10 +142,14 @@ public final class Zfs {
         }
     }
 
-    /** Takes snapshot {@code dataset@name}, marked as Ferry's own. */
-    public void snapshot(String dataset, String name) throws IOException {
+    /** Takes snapshot {@code dataset@name}, marked as Ferry's own, taken for the repository {@code repository}. */
+    public void snapshot(String dataset, String name, String repository) throws IOException {
         checkName(dataset);
-        run("snapshot", "-o", MANAGED_PROPERTY + "=true", dataset + "@" + name);
+        if (!repository.matches("[0-9A-Za-z_.:-]{1,200}")) {
+            throw new IllegalArgumentException("not a repository id: " + repository);
+        }
+        run("snapshot", "-o", MANAGED_PROPERTY + "=true", "-o", REPOSITORY_PROPERTY + "=" + repository,
+                dataset + "@" + name);
     }
 
     /** Destroys a dataset or snapshot (not recursively); {@code force} unmounts a busy filesystem first. */

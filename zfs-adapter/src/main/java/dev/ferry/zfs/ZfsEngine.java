@@ -90,6 +90,10 @@ public final class ZfsEngine implements Engine {
     private static EngineSnapshot toEngine(ZfsVolume v, Zfs.Dataset d) {
         Map<String, String> p = new LinkedHashMap<>();
         p.put(EngineBackup.MANAGED, Boolean.toString("true".equals(d.userProperties().get(Zfs.MANAGED_PROPERTY))));
+        String repository = d.userProperties().get(Zfs.REPOSITORY_PROPERTY);
+        if (repository != null) {
+            p.put(EngineBackup.REPOSITORY, repository);
+        }
         p.put(DATASET, v.dataset());
         if (v.isFile()) {
             p.put(FILE, v.file());
@@ -100,7 +104,7 @@ public final class ZfsEngine implements Engine {
     }
 
     @Override
-    public EngineSnapshot createSnapshot(String volume, String name) throws IOException {
+    public EngineSnapshot createSnapshot(String volume, String name, String repository) throws IOException {
         ZfsVolume v = ZfsVolume.parse(volume);
         Zfs.Dataset ds = requireVolume(v);
         if (v.isFile()) {
@@ -110,7 +114,7 @@ public final class ZfsEngine implements Engine {
                         + ds.mountpoint() + ")");
             }
         }
-        zfs.snapshot(v.dataset(), name);
+        zfs.snapshot(v.dataset(), name, repository);
         if (zfs.holdsSupported()) { // others' 'zfs destroy' cannot take the next base away; released before delete
             zfs.run("hold", HOLD_TAG, v.dataset() + "@" + name);
         }

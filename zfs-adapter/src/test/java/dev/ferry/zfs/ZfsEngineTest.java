@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.ferry.block.BlockRestore;
 import dev.ferry.block.EngineBackup;
 import dev.ferry.block.FileVolume;
+import dev.ferry.block.VolumeLock;
 import dev.ferry.engine.ChangedRanges;
 import dev.ferry.engine.Engine;
 import dev.ferry.engine.EngineSnapshot;
@@ -193,6 +194,43 @@ class ZfsEngineTest {
     }
 
     @Test
+    void twoRepositoriesBackingUpOneDatasetEachKeepTheirOwnBase() throws Exception {
+        String ds = dataset(4L * MiB, 9);
+        String volume = ds + "#vol.img";
+        EngineBackup.Result a1 = backup("g1", engine, volume, 1);
+        Thread.sleep(5);
+        EngineBackup.Result b1 = backup("g2", engine, volume, 1);
+        assertEquals(List.of(), b1.deleted(), "a backup into g2 leaves the base of g1 alone");
+        assertEquals(List.of(a1.snapshot().name(), b1.snapshot().name()), snapshotNames(ds));
+        writeAt(pool.mountpoint(ds).resolve("vol.img"), 100, 10, 11);
+        Thread.sleep(5);
+        EngineBackup.Result a2 = backup("g1", engine, volume, 1);
+        assertEquals(a1.snapshot().name(), a2.base().name(), "g1 is still incremental from its own base");
+        assertTrue(a2.changeList());
+        assertEquals(MiB, a2.backup().bytesRead());
+        assertEquals(List.of(a1.snapshot().name()), a2.deleted());
+        assertEquals(List.of(b1.snapshot().name(), a2.snapshot().name()), snapshotNames(ds));
+        try (Store s = store("g1"); Repository repo = Repository.open(s, KEY)) {
+            assertEquals(repo.config().id(), pool.zfs.get(ds + "@" + a2.snapshot().name()).userProperties()
+                    .get(Zfs.REPOSITORY_PROPERTY));
+        }
+    }
+
+    @Test
+    void aSecondBackupOfAVolumeBeingBackedUpIsRefusedAndTakesNoSnapshot() throws Exception {
+        String ds = dataset(2L * MiB, 10);
+        String volume = ds + "#vol.img";
+        try (VolumeLock held = VolumeLock.acquire(engine.name(), volume)) {
+            IOException e = assertThrows(IOException.class, () -> backup("h", engine, volume, 1));
+            assertTrue(e.getMessage().startsWith("another backup of zfs volume " + volume + " is running on this node"),
+                    e.getMessage());
+            assertEquals(List.of(), snapshotNames(ds));
+        }
+        EngineBackup.Result r = backup("h", engine, volume, 1);
+        assertEquals(List.of(r.snapshot().name()), snapshotNames(ds), "the lock is free again once released");
+    }
+
+    @Test
     void aFailedBackupLeavesTheBaseSoTheNextIsStillIncremental() throws Exception {
         String ds = dataset(4L * MiB, 6);
         String volume = ds + "#vol.img";
@@ -308,8 +346,8 @@ class ZfsEngineTest {
             return inner.listSnapshots(v);
         }
 
-        public EngineSnapshot createSnapshot(String v, String n) throws IOException {
-            return inner.createSnapshot(v, n);
+        public EngineSnapshot createSnapshot(String v, String n, String repository) throws IOException {
+            return inner.createSnapshot(v, n, repository);
         }
 
         public void deleteSnapshot(EngineSnapshot s) throws IOException {
