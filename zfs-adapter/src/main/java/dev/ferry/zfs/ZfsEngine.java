@@ -41,6 +41,8 @@ public final class ZfsEngine implements Engine {
     static final String READ_CLONE_PREFIX = "ferry-read-";
     /** Properties recorded with a backup. */
     public static final String OBJECT = "object", DATASET = "dataset", FILE = "file", CREATETXG = "createtxg";
+    /** Reader property: the volume file's inode generation, where the file system tells it (FS_IOC_GETVERSION). */
+    public static final String GENERATION = "generation";
     /** Legacy (pre-SA) ZPL bonus type, whose znode_phys_t holds the file's generation at byte 64. */
     static final int DMU_OT_ZNODE = 17;
     /** Tag of the hold Ferry puts on its snapshots where ZFS has holds. */
@@ -308,6 +310,7 @@ public final class ZfsEngine implements Engine {
             props.put(FILE, v.file());
             props.put(OBJECT, Long.toString(((Number) Files.getAttribute(path, "unix:ino",
                     LinkOption.NOFOLLOW_LINKS)).longValue()));
+            InodeGeneration.of(path).ifPresent(g -> props.put(GENERATION, Long.toString(g)));
         } else {
             props.put(OBJECT, Long.toString(ZVOL_OBJECT));
         }
@@ -364,6 +367,12 @@ public final class ZfsEngine implements Engine {
                     object, base.properties().get(OBJECT), base.name());
             return Optional.empty();
         }
+        String baseGen = base.properties().get(GENERATION), targetGen = target.properties().get(GENERATION);
+        if (v.isFile() && baseGen != null && targetGen != null && !baseGen.equals(targetGen)) {
+            log.info("{} has generation {} now and had {} in {}: the file was deleted and made again under the same "
+                    + "object number, so everything is read", v.file(), targetGen, baseGen, base.name());
+            return Optional.empty();
+        }
         String from = v.dataset() + "@" + base.name();
         String to = v.dataset() + "@" + target.name();
         ObjectChanges c;
@@ -395,7 +404,8 @@ public final class ZfsEngine implements Engine {
     /**
      * Whether the object's generation (the txg that created it, in a legacy znode bonus buffer) is newer than
      * the base snapshot: the file was deleted and made again under the same object number, and blocks the
-     * stream does not mention may hold stale data of the old file. Unknown for SA bonus buffers.
+     * stream does not mention may hold stale data of the old file. Unknown for SA bonus buffers, where the
+     * file's {@link #GENERATION} as the kernel reports it tells the same.
      */
     static boolean recreatedSince(SendRecord.ObjectRecord o, java.nio.ByteOrder order, EngineSnapshot base) {
         String txg = base.properties().get(CREATETXG);

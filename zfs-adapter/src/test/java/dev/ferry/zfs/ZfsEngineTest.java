@@ -231,6 +231,35 @@ class ZfsEngineTest {
     }
 
     @Test
+    void aNewGenerationOfTheVolumeFileMeansEverythingIsRead() throws Exception {
+        String ds = dataset(2L * MiB, 12);
+        String volume = ds + "#vol.img";
+        EngineBackup.Result b1 = backup("i", engine, volume, 2);
+        writeAt(pool.mountpoint(ds).resolve("vol.img"), 100, 10, 13);
+        EngineSnapshot next = engine.createSnapshot(volume, "ferry-next", "test-repository");
+        Map<String, String> base = b1.snapshot().properties();
+        assertEquals(InodeGeneration.of(pool.mountpoint(ds).resolve("vol.img")).isPresent(),
+                base.containsKey(ZfsEngine.GENERATION), "recorded exactly when the file system tells it");
+        assertTrue(engine.changedRanges(withGeneration(b1.snapshot(), base, "7"), withGeneration(next, base, "7"))
+                .isPresent(), "same generation: the stream's extents are used");
+        assertTrue(engine.changedRanges(withGeneration(b1.snapshot(), base, null), withGeneration(next, base, "8"))
+                .isPresent(), "a generation known on one side only tells nothing");
+        assertEquals(java.util.Optional.empty(), engine.changedRanges(withGeneration(b1.snapshot(), base, "7"),
+                withGeneration(next, base, "8")), "a new generation: the file was made again, read it whole");
+        engine.deleteSnapshot(next);
+    }
+
+    /** {@code s} with the reader facts of {@code facts} and generation {@code gen} (none if null). */
+    private static EngineSnapshot withGeneration(EngineSnapshot s, Map<String, String> facts, String gen) {
+        Map<String, String> p = new java.util.LinkedHashMap<>(facts);
+        p.remove(ZfsEngine.GENERATION);
+        if (gen != null) {
+            p.put(ZfsEngine.GENERATION, gen);
+        }
+        return new EngineSnapshot(s.volume(), s.name(), s.guid(), s.created(), p);
+    }
+
+    @Test
     void aFailedBackupLeavesTheBaseSoTheNextIsStillIncremental() throws Exception {
         String ds = dataset(4L * MiB, 6);
         String volume = ds + "#vol.img";
