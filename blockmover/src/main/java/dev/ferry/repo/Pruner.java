@@ -230,7 +230,14 @@ public final class Pruner {
             store.delete(p.objectName());
             deletedBytes += listed.get(p);
         }
-        store.removeAbandonedStaging(RepositoryLock.STALE);
+        try {
+            int removed = store.removeAbandonedStaging(RepositoryLock.STALE);
+            if (removed > 0) {
+                log.info("removed {} unfinished writes of processes that died", removed);
+            }
+        } catch (IOException e) { // the data pruned stays pruned; the leftovers wait for the next prune
+            log.warn("could not remove unfinished writes from {}: {}", store.location(), e.getMessage());
+        }
         log.info("prune deleted {} packs ({} bytes), repacked {}", deletable.size(), deletedBytes, repack.size());
         return new Result(snaps.size(), listed.size(), bytesBefore, deletable.size(), deletedBytes, repack.size(),
                 rewritten, 0, 0, replaced, locksRemoved, namedAgain.size(), List.of(), false);

@@ -61,7 +61,9 @@ import software.amazon.awssdk.services.s3.S3AsyncClient;
 import software.amazon.awssdk.services.s3.S3AsyncClientBuilder;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
+import software.amazon.awssdk.services.s3.model.ListMultipartUploadsResponse;
 import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
+import software.amazon.awssdk.services.s3.model.MultipartUpload;
 import software.amazon.awssdk.services.s3.model.PutObjectRequest;
 import software.amazon.awssdk.services.s3.model.S3Object;
 import software.amazon.awssdk.services.s3.model.UploadPartRequest;
@@ -85,6 +87,8 @@ import software.amazon.awssdk.services.s3.model.UploadPartResponse;
  */
 public final class S3Store implements Store {
 
+    /** Age after which prune takes an unfinished multipart upload for abandoned. */
+    static final Duration ABANDONED_UPLOAD_AGE = Duration.ofHours(24);
     /** Largest number of parts S3 accepts in one multipart upload. */
     public static final int MAX_PARTS = 10_000;
 
@@ -512,6 +516,56 @@ public final class S3Store implements Store {
         } while (token != null);
         log.debug("listed {} objects under {}", objects.size(), describe(listPrefix));
         return objects;
+    }
+
+    /**
+     * Aborts the multipart uploads under this store's prefix that began more than {@code olderThan}, and at least
+     * {@link #ABANDONED_UPLOAD_AGE}, ago: the unfinished writes of processes that died, whose parts cost storage
+     * like objects though no listing shows them. S3 tells when an upload began, not when it last sent a part, so
+     * the margin is wide: prune runs beside backups, and a live upload must never be cut off.
+     */
+    @Override
+    public int removeAbandonedStaging(Duration olderThan) throws IOException {
+        return abortUploadsBegunBefore(olderThan.compareTo(ABANDONED_UPLOAD_AGE) > 0 ? olderThan : ABANDONED_UPLOAD_AGE);
+    }
+
+    /** Aborts the multipart uploads under the prefix begun more than {@code age} ago; an upload without a start is kept. */
+    int abortUploadsBegunBefore(Duration age) throws IOException {
+        int aborted = 0;
+        String keyMarker = null;
+        String uploadIdMarker = null;
+        boolean more;
+        do {
+            String km = keyMarker;
+            String um = uploadIdMarker;
+            ListMultipartUploadsResponse page = await(client().listMultipartUploads(r -> r.bucket(bucket)
+                            .prefix(keyPrefix.isEmpty() ? null : keyPrefix).keyMarker(km).uploadIdMarker(um)),
+                    "ListMultipartUploads", "", keyPrefix, false);
+            java.time.Instant cutoff = java.time.Instant.now().minus(age); // taken after the answer
+            for (MultipartUpload u : page.uploads()) {
+                if (u.key() == null || !u.key().startsWith(keyPrefix) || u.initiated() == null
+                        || u.initiated().isAfter(cutoff)) {
+                    continue;
+                }
+                log.info("aborting the multipart upload {} of {}, begun {} and never finished", u.uploadId(),
+                        describe(u.key()), u.initiated());
+                try {
+                    await(client().abortMultipartUpload(r -> r.bucket(bucket).key(u.key()).uploadId(u.uploadId())),
+                            "AbortMultipartUpload", u.key().substring(keyPrefix.length()), u.key(), true);
+                    aborted++;
+                } catch (NoSuchObjectException e) {
+                    // finished or aborted meanwhile
+                }
+            }
+            more = Boolean.TRUE.equals(page.isTruncated());
+            keyMarker = page.nextKeyMarker();
+            uploadIdMarker = page.nextUploadIdMarker();
+            if (more && keyMarker == null && uploadIdMarker == null) {
+                throw new IOException("S3 ListMultipartUploads of " + describe(keyPrefix)
+                        + " returned a truncated page without a marker");
+            }
+        } while (more);
+        return aborted;
     }
 
     @Override

@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
@@ -41,6 +42,13 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
 import com.sun.net.httpserver.HttpServer;
+import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
+import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
+import software.amazon.awssdk.core.async.AsyncRequestBody;
+import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
+import software.amazon.awssdk.regions.Region;
+import software.amazon.awssdk.services.s3.S3AsyncClient;
 
 /**
  * {@link S3Store} against S3Proxy over HTTP with the real SDK client, against a scripted HTTP endpoint for error
@@ -284,6 +292,40 @@ class S3StoreTest {
             assertEquals("s3://" + settings.bucket(), rootStore.location());
             assertArrayEquals(utf8("cfg"), rootStore.get("backups/cluster-1/config"));
         }
+    }
+
+    @Test
+    void abandonedMultipartUploadsUnderThePrefixAreAbortedByAge() throws Exception {
+        S3Settings settings = s3.newBucketSettings("repo");
+        String bucket = settings.bucket();
+        try (S3Store store = new S3Store(settings); S3AsyncClient raw = rawClient()) {
+            String mine = raw.createMultipartUpload(r -> r.bucket(bucket).key("repo/data/ab/abandoned")).join()
+                    .uploadId();
+            String other = raw.createMultipartUpload(r -> r.bucket(bucket).key("repo-sibling/data/x")).join()
+                    .uploadId();
+            raw.uploadPart(r -> r.bucket(bucket).key("repo/data/ab/abandoned").uploadId(mine).partNumber(1),
+                    AsyncRequestBody.fromBytes(random(1000, 3))).join();
+            store.put("config", utf8("cfg"));
+
+            assertEquals(0, store.removeAbandonedStaging(Duration.ZERO), "prune keeps uploads younger than a day");
+            assertEquals(0, store.abortUploadsBegunBefore(Duration.ofHours(1)), "a young upload may still be running");
+            assertEquals(2, raw.listMultipartUploads(r -> r.bucket(bucket)).join().uploads().size());
+
+            assertEquals(1, store.abortUploadsBegunBefore(Duration.ZERO));
+            List<String> left = raw.listMultipartUploads(r -> r.bucket(bucket)).join().uploads().stream()
+                    .map(u -> u.uploadId()).toList();
+            assertEquals(List.of(other), left, "only uploads under the store's prefix are its business");
+            assertArrayEquals(utf8("cfg"), store.get("config"), "objects are untouched");
+        }
+    }
+
+    private static S3AsyncClient rawClient() {
+        return S3AsyncClient.builder().endpointOverride(s3.endpoint()).region(Region.of(S3ProxyServer.REGION))
+                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(
+                        S3ProxyServer.ACCESS_KEY, S3ProxyServer.SECRET_KEY)))
+                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED) // as S3Store: S3Proxy
+                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
+                .forcePathStyle(true).build();
     }
 
     @Test
