@@ -26,7 +26,6 @@ import java.nio.file.Path;
 import java.nio.file.PathMatcher;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
-import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -439,31 +438,18 @@ public final class FileBackup {
                 e == null ? null : e.subtree(), tf[0], tf[1], rdev, link, xattrs);
     }
 
-    /** Extended attributes of a file or directory; null when there are none or the file system has none. */
+    /**
+     * Extended attributes of a file or directory, every namespace the kernel lists (full name to base64 of the
+     * value); null when there are none or the file system has none.
+     */
     static Map<String, String> xattrs(Path p) {
-        if (!Posix.mayHaveXattrs(p)) {
-            return null;
+        Map<String, byte[]> raw = Posix.xattrs(p);
+        if (raw == null) {
+            return null; // none here (or the file went away: the read reports that)
         }
-        try {
-            UserDefinedFileAttributeView v = Files.getFileAttributeView(p, UserDefinedFileAttributeView.class,
-                    LinkOption.NOFOLLOW_LINKS);
-            if (v == null) {
-                return null;
-            }
-            List<String> names = v.list();
-            if (names.isEmpty()) {
-                return null;
-            }
-            Map<String, String> out = new TreeMap<>();
-            for (String n : names) {
-                ByteBuffer b = ByteBuffer.allocate(v.size(n));
-                v.read(n, b);
-                out.put("user." + n, Base64.getEncoder().encodeToString(Arrays.copyOf(b.array(), b.position())));
-            }
-            return out;
-        } catch (IOException | UnsupportedOperationException e) {
-            return null; // no xattrs here (or the file went away: the read reports that)
-        }
+        Map<String, String> out = new TreeMap<>();
+        raw.forEach((name, value) -> out.put(name, Base64.getEncoder().encodeToString(value)));
+        return out;
     }
 
     /** Reads and chunks one file. Runs on a reader thread. */

@@ -26,7 +26,6 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributeView;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
-import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collections;
@@ -254,7 +253,7 @@ public final class FileRestore {
                     err = -1;
                 }
                 if (err != 0) {
-                    warnings.add(rel + ": " + n.type() + " could not be created (errno " + err + ")");
+                    warnings.add(rel + ": " + n.type() + " could not be created: " + Posix.errnoText(err));
                 } else {
                     applyMeta(p, n);
                 }
@@ -509,14 +508,14 @@ public final class FileRestore {
         }
         if (!link) {
             if (!special && n.xattrs() != null && !n.xattrs().isEmpty()) {
-                UserDefinedFileAttributeView v = Files.getFileAttributeView(p, UserDefinedFileAttributeView.class,
-                        LinkOption.NOFOLLOW_LINKS);
+                // after the owner (chown drops security.capability), before the mode, which chmod also writes
+                // into a POSIX ACL: the ACL restored here then agrees with the mode set next
                 for (Map.Entry<String, String> x : n.xattrs().entrySet()) {
                     try {
-                        if (v == null || !x.getKey().startsWith("user.")) {
-                            throw new UnsupportedOperationException("only user.* attributes are restored");
+                        int err = Posix.setXattr(p, x.getKey(), Base64.getDecoder().decode(x.getValue()));
+                        if (err != 0) {
+                            throw new IOException(Posix.errnoText(err));
                         }
-                        v.write(x.getKey().substring(5), ByteBuffer.wrap(Base64.getDecoder().decode(x.getValue())));
                     } catch (IOException | RuntimeException e) {
                         warnings.add(p + ": extended attribute " + x.getKey() + " not restored: " + e.getMessage());
                     }
@@ -526,7 +525,7 @@ public final class FileRestore {
                 if (special) {
                     int err = Posix.chmod(p, n.mode() & 07777);
                     if (err != 0) {
-                        throw new IOException("chmod: errno " + err);
+                        throw new IOException("chmod: " + Posix.errnoText(err));
                     }
                 } else {
                     Files.setAttribute(p, "unix:mode", n.mode() & 07777, LinkOption.NOFOLLOW_LINKS);
@@ -540,7 +539,7 @@ public final class FileRestore {
             if (link || special) {
                 int err = Posix.lutimens(p, n.mtimeNs());
                 if (err != 0) {
-                    throw new IOException("utimensat: errno " + err);
+                    throw new IOException("utimensat: " + Posix.errnoText(err));
                 }
             } else {
                 Files.getFileAttributeView(p, BasicFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)

@@ -66,18 +66,94 @@ final class Posix {
         return 0;
     }
 
-    /** Whether a file or directory may have extended attributes: llistxattr(2) by path says how many bytes of
-     * names it has, without opening the file as java.nio does. True when unsure. */
-    static boolean mayHaveXattrs(Path p) {
-        String t = textOrNull(p);
-        if (t == null) {
-            return true;
+    private static final int ERANGE = 34;
+
+    /**
+     * Every extended attribute of {@code p} the kernel lists to this process, in any namespace ({@code user.},
+     * {@code trusted.}, {@code security.}, {@code system.posix_acl_*}), without following a final symlink and
+     * without opening the file: full name to value. Null when there are none, the file system has none or the
+     * file went away. Names that are not valid UTF-8 are left out.
+     */
+    static java.util.Map<String, byte[]> xattrs(Path p) {
+        byte[] path = cPath(p);
+        LibC c = libc();
+        byte[] list = null;
+        for (int attempt = 0; attempt < 5 && list == null; attempt++) { // ERANGE: a name was added meanwhile
+            long size = c.llistxattr(path, null, 0);
+            if (size <= 0) {
+                return null;
+            }
+            byte[] buf = new byte[(int) size];
+            long got = c.llistxattr(path, buf, size);
+            if (got >= 0) {
+                list = java.util.Arrays.copyOf(buf, (int) got);
+            } else if (errno(c) != ERANGE) {
+                return null;
+            }
         }
-        try {
-            return libc().llistxattr(t, null, 0) != 0;
-        } catch (RuntimeException | LinkageError e) {
-            return true;
+        if (list == null) {
+            return null;
         }
+        java.util.Map<String, byte[]> out = new java.util.TreeMap<>();
+        int start = 0;
+        for (int i = 0; i < list.length; i++) {
+            if (list[i] != 0) {
+                continue;
+            }
+            byte[] name = java.util.Arrays.copyOfRange(list, start, i + 1); // with its NUL
+            start = i + 1;
+            String text = new String(name, 0, name.length - 1, StandardCharsets.UTF_8);
+            if (name.length == 1 || !java.util.Arrays.equals(text.getBytes(StandardCharsets.UTF_8),
+                    java.util.Arrays.copyOf(name, name.length - 1))) {
+                continue;
+            }
+            byte[] value = xattr(c, path, name);
+            if (value != null) {
+                out.put(text, value);
+            }
+        }
+        return out.isEmpty() ? null : out;
+    }
+
+    private static byte[] xattr(LibC c, byte[] path, byte[] name) {
+        for (int attempt = 0; attempt < 5; attempt++) {
+            long size = c.lgetxattr(path, name, null, 0);
+            if (size < 0) {
+                return null; // removed meanwhile
+            }
+            byte[] v = new byte[(int) size];
+            long got = c.lgetxattr(path, name, v, size);
+            if (got >= 0) {
+                return got == size ? v : java.util.Arrays.copyOf(v, (int) got);
+            }
+            if (errno(c) != ERANGE) {
+                return null;
+            }
+        }
+        return null;
+    }
+
+    /** lsetxattr(2): sets extended attribute {@code name} of {@code p} (not following a symlink); 0 or an errno. */
+    static int setXattr(Path p, String name, byte[] value) {
+        LibC c = libc();
+        byte[] n = java.util.Arrays.copyOf(name.getBytes(StandardCharsets.UTF_8), name.getBytes(StandardCharsets.UTF_8).length + 1);
+        return c.lsetxattr(cPath(p), n, value, value.length, 0) == 0 ? 0 : errno(c);
+    }
+
+    /** The path's bytes with a terminating NUL: names that are not UTF-8 pass unchanged. */
+    private static byte[] cPath(Path p) {
+        byte[] b = RawNames.bytes(p);
+        return java.util.Arrays.copyOf(b, b.length + 1);
+    }
+
+    /** An errno as its name and text, e.g. {@code EPERM (Operation not permitted)}. */
+    static String errnoText(int errno) {
+        jnr.constants.platform.Errno e = jnr.constants.platform.Errno.valueOf(errno);
+        return e == null || !e.defined() ? "errno " + errno : e.name() + " (" + e.description() + ")";
+    }
+
+    private static int errno(LibC c) {
+        return jnr.ffi.LastError.getLastError(jnr.ffi.Runtime.getRuntime(c));
     }
 
     private static String text(Path p) {
@@ -95,7 +171,11 @@ final class Posix {
 
         void sync();
 
-        long llistxattr(String path, byte[] list, long size);
+        long llistxattr(byte[] path, byte[] list, long size);
+
+        long lgetxattr(byte[] path, byte[] name, byte[] value, long size);
+
+        int lsetxattr(byte[] path, byte[] name, byte[] value, long size, int flags);
     }
 
     private static volatile LibC libc;

@@ -238,6 +238,55 @@ class FileMoverTest {
         assertEquals(1, v.snapshots());
     }
 
+    /** Sets and reads extended attributes with Python's os module: a view of them that is not Ferry's own. */
+    static String python(String script, Path... paths) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("python3", "-c", script));
+        for (Path p : paths) {
+            cmd.add(p.toString());
+        }
+        Process pr = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(pr.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, pr.waitFor(), out);
+        return out;
+    }
+
+    static final String DUMP_XATTRS = "import os, sys\n"
+            + "for p in sys.argv[1:]:\n"
+            + "    print(sorted((n, os.getxattr(p, n, follow_symlinks=False).hex()) "
+            + "for n in os.listxattr(p, follow_symlinks=False)))\n";
+
+    @Test
+    void everyXattrNamespaceAndPosixAclsRoundTrip() throws Exception {
+        Path src = Files.createDirectories(work.resolve("src"));
+        Path file = Files.write(src.resolve("acl.txt"), "acl".getBytes(StandardCharsets.UTF_8));
+        Path dir = Files.createDirectories(src.resolve("shared"));
+        // a POSIX ACL (user 1000 may read; default ACL on the directory), and trusted./security. attributes,
+        // which java.nio cannot see at all
+        python("import os, struct, sys\n"
+                + "def acl(*e): return struct.pack('<I', 2) + b''.join(struct.pack('<HHI', *x) for x in e)\n"
+                + "A = acl((1, 6, 0xffffffff), (2, 4, 1000), (4, 4, 0xffffffff), (0x10, 4, 0xffffffff), (0x20, 0, 0xffffffff))\n"
+                + "f, d = sys.argv[1], sys.argv[2]\n"
+                + "os.setxattr(f, 'system.posix_acl_access', A)\n"
+                + "os.setxattr(f, 'trusted.ferry', b'\\x00t')\n"
+                + "os.setxattr(f, 'security.ferry', b's')\n"
+                + "os.setxattr(f, 'user.plain', b'u')\n"
+                + "os.setxattr(d, 'system.posix_acl_access', A)\n"
+                + "os.setxattr(d, 'system.posix_acl_default', A)\n", file, dir);
+        String before = python(DUMP_XATTRS, file, dir);
+        for (String name : List.of("system.posix_acl_access", "system.posix_acl_default", "trusted.ferry",
+                "security.ferry", "user.plain")) {
+            assertTrue(before.contains(name), name + " set: " + before);
+        }
+        Object mode = Files.getAttribute(file, "unix:mode");
+        FileBackup.Result r = backup(src, null, List.of());
+        assertEquals(List.of(), r.warnings());
+        Path dst = work.resolve("dst");
+        FileRestore.Result rr = restore(r.snapshot(), dst, null, false);
+        assertEquals(List.of(), rr.warnings());
+        assertEquals(before, python(DUMP_XATTRS, dst.resolve("acl.txt"), dst.resolve("shared")));
+        assertEquals(mode, Files.getAttribute(dst.resolve("acl.txt"), "unix:mode"), "mode and ACL agree");
+    }
+
     @Test
     void incrementalReadsOnlyChangedFiles() throws Exception {
         Path src = Files.createDirectories(work.resolve("src"));
