@@ -473,7 +473,13 @@ public final class FileBackup {
         try (ch) {
             long expected = num(before, "size");
             boolean large = expected >= LARGE_FILE;
-            byte[] buf = new byte[(int) Math.min(2L * Chunker.MAX_SIZE, Math.max(expected + 1, 4096))];
+            // a large file's chunks are hashed and stored by workers straight out of two read buffers that take
+            // turns: no chunk is copied, and the garbage collector sees no chunk-sized arrays
+            ReadBuffer[] ring = large ? new ReadBuffer[] {new ReadBuffer(2 * Chunker.MAX_SIZE),
+                    new ReadBuffer(2 * Chunker.MAX_SIZE)} : null;
+            int current = 0;
+            byte[] buf = large ? ring[0].data
+                    : new byte[(int) Math.min(2L * Chunker.MAX_SIZE, Math.max(expected + 1, 4096))];
             int start = 0;
             int end = 0;
             boolean eof = false;
@@ -493,19 +499,26 @@ public final class FileBackup {
                 }
                 while (end - start > 0 && (eof || end - start >= Chunker.MAX_SIZE)) {
                     int n = chunker.cut(buf, start, end - start);
-                    addChunk(buf, start, n, large, pieces, chunkTasks);
+                    addChunk(large ? ring[current] : null, buf, start, n, pieces, chunkTasks);
                     size += n;
                     start += n;
                 }
                 if (eof) {
                     break;
                 }
-                System.arraycopy(buf, start, buf, 0, end - start);
+                if (large) { // the rest moves to the other buffer once its chunks are done
+                    current ^= 1;
+                    ring[current].awaitFree();
+                    System.arraycopy(buf, start, ring[current].data, 0, end - start);
+                    buf = ring[current].data;
+                } else {
+                    System.arraycopy(buf, start, buf, 0, end - start);
+                }
                 end -= start;
                 start = 0;
             }
         } catch (IOException e) {
-            cancel(chunkTasks);
+            awaitQuietly(chunkTasks); // they hold read buffers and in-flight permits until they end
             if (failure.get() != null) {
                 throw e;
             }
@@ -527,47 +540,102 @@ public final class FileBackup {
         return new Outcome(merged, size, warning, null, false);
     }
 
-    private static void cancel(List<Future<?>> tasks) {
+    /** Waits for every task to end, whatever its outcome (a failure is already recorded by the task). */
+    private static void awaitQuietly(List<Future<?>> tasks) {
+        boolean interrupted = false;
         for (Future<?> f : tasks) {
-            f.cancel(false);
+            while (true) {
+                try {
+                    f.get();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.CancellationException e) {
+                    break;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 
-    /** Records one chunk: a hole if all zero, else its id (stored by a worker for large files). */
-    private void addChunk(byte[] buf, int off, int len, boolean large, List<Tree.Piece> pieces,
+    /** A read buffer of a large file and how many chunk tasks still read from it. */
+    private static final class ReadBuffer {
+        final byte[] data;
+        private int users;
+
+        ReadBuffer(int size) {
+            data = new byte[size];
+        }
+
+        synchronized void retain() {
+            users++;
+        }
+
+        synchronized void release() {
+            if (--users == 0) {
+                notifyAll();
+            }
+        }
+
+        synchronized void awaitFree() throws java.io.InterruptedIOException {
+            while (users > 0) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted while reading");
+                }
+            }
+        }
+    }
+
+    /**
+     * Records one chunk: a hole if all zero, else its id. The chunk of a large file ({@code from} not null) is
+     * hashed and stored by a worker straight out of {@code from}, which it holds until then.
+     */
+    private void addChunk(ReadBuffer from, byte[] buf, int off, int len, List<Tree.Piece> pieces,
                           List<Future<?>> tasks) throws IOException, InterruptedException {
         if (Zeros.isZero(buf, off, len)) {
             pieces.add(new Tree.Piece(null, len));
             progress.advance(len);
             return;
         }
-        if (!large) {
+        if (from == null) {
             ChunkId id = repo.masterKey().chunkId(buf, off, len);
             repo.saveWithId(BlobType.DATA, id, buf, off, len);
             pieces.add(new Tree.Piece(id.hex(), len));
             progress.advance(len);
             return;
         }
-        byte[] copy = Arrays.copyOfRange(buf, off, off + len);
         int index = pieces.size();
         pieces.add(null);
         inFlight.acquire();
-        tasks.add(workers.submit(() -> {
-            try {
-                ChunkId id = repo.masterKey().chunkId(copy, 0, len);
-                repo.saveWithId(BlobType.DATA, id, copy, 0, len);
-                synchronized (pieces) {
-                    pieces.set(index, new Tree.Piece(id.hex(), len));
+        from.retain();
+        try {
+            tasks.add(workers.submit(() -> {
+                try {
+                    ChunkId id = repo.masterKey().chunkId(buf, off, len);
+                    repo.saveWithId(BlobType.DATA, id, buf, off, len);
+                    synchronized (pieces) {
+                        pieces.set(index, new Tree.Piece(id.hex(), len));
+                    }
+                    progress.advance(len);
+                } catch (Throwable e) { // an Error too: a piece left unset would lose data
+                    failure.compareAndSet(null, e);
+                    throw e;
+                } finally {
+                    from.release();
+                    inFlight.release();
                 }
-                progress.advance(len);
-            } catch (Throwable e) { // an Error too: a piece left unset would lose data
-                failure.compareAndSet(null, e);
-                throw e;
-            } finally {
-                inFlight.release();
-            }
-            return null;
-        }));
+                return null;
+            }));
+        } catch (RuntimeException e) { // not submitted: nothing else gives these back
+            from.release();
+            inFlight.release();
+            throw e;
+        }
     }
 
     private static List<Tree.Piece> mergeHoles(List<Tree.Piece> pieces) {
