@@ -16,7 +16,7 @@ import java.util.HexFormat;
 /**
  * A node-local lock on one engine volume, held for the whole of a backup through the engine: two backups of
  * one volume at a time would each take a snapshot and could delete the other's while it is being read. The
- * lock is an exclusive {@code flock}-style lock on a file in {@link #directory()}; the operating system drops
+ * lock is an exclusive POSIX record lock (fcntl) on a file in {@link #directory()}; the operating system drops
  * it when the process ends, however it ends, so a killed backup leaves no stale lock.
  */
 public final class VolumeLock implements AutoCloseable {
