@@ -136,13 +136,17 @@ final class Posix {
     /** lsetxattr(2): sets extended attribute {@code name} of {@code p} (not following a symlink); 0 or an errno. */
     static int setXattr(Path p, String name, byte[] value) {
         LibC c = libc();
-        byte[] n = java.util.Arrays.copyOf(name.getBytes(StandardCharsets.UTF_8), name.getBytes(StandardCharsets.UTF_8).length + 1);
-        return c.lsetxattr(cPath(p), n, value, value.length, 0) == 0 ? 0 : errno(c);
+        return c.lsetxattr(cPath(p), cString(name.getBytes(StandardCharsets.UTF_8)), value, value.length, 0) == 0
+                ? 0 : errno(c);
     }
 
     /** The path's bytes with a terminating NUL: names that are not UTF-8 pass unchanged. */
     private static byte[] cPath(Path p) {
-        byte[] b = RawNames.bytes(p);
+        return cString(RawNames.bytes(p));
+    }
+
+    /** Bytes with a terminating NUL, as C takes a string. */
+    private static byte[] cString(byte[] b) {
         return java.util.Arrays.copyOf(b, b.length + 1);
     }
 

@@ -19,8 +19,9 @@ final class InodeGeneration {
     private static final Logger log = LoggerFactory.getLogger(InodeGeneration.class);
     /** {@code _IOR('v', 1, long)} on 64-bit Linux. */
     private static final long FS_IOC_GETVERSION = 0x80087601L;
-    /** Architectures whose ioctl numbers use the generic encoding that value is made with. */
-    private static final java.util.Set<String> KNOWN_REQUEST = java.util.Set.of("amd64", "x86_64", "aarch64", "riscv64");
+    /** Linux on an architecture whose ioctl numbers use the generic encoding that value is made with. */
+    private static final boolean SUPPORTED = "Linux".equals(System.getProperty("os.name"))
+            && java.util.Set.of("amd64", "x86_64", "aarch64", "riscv64").contains(System.getProperty("os.arch"));
 
     /** The libc calls used; loaded once, on first use. */
     public interface LibC {
@@ -39,8 +40,8 @@ final class InodeGeneration {
 
     /** The generation of the regular file {@code path}, or empty where the file system does not say. */
     static OptionalLong of(Path path) {
-        LibC c = libc();
-        if (c == null || !"Linux".equals(System.getProperty("os.name")) || !KNOWN_REQUEST.contains(System.getProperty("os.arch"))) {
+        LibC c = SUPPORTED ? libc() : null;
+        if (c == null) {
             return OptionalLong.empty();
         }
         int fd = c.open(path.toString(), OpenFlags.O_RDONLY.intValue() | OpenFlags.O_NOFOLLOW.intValue()
