@@ -56,13 +56,24 @@ public final class BlockBackup {
      * @param engine     engine facts to record, or null
      * @param threads    worker threads (hash, compress, encrypt)
      * @param lock       the repository lock this backup holds, checked before the snapshot is stored; or null
+     * @param volumeName the volume's name (a PV name) recorded in the snapshot, or null: the volume is then known
+     *                   by {@code sourceName} on the backup's host
      */
     public record Request(VolumeReader source, String sourceName, Integer blockSize, Snapshots.Stored parent,
                           ChangedRanges changed, Map<String, String> tags, Map<String, String> engine, int threads,
-                          RepositoryLock lock) {
+                          RepositoryLock lock, String volumeName) {
+        /** A request for a volume without a name. */
+        public Request(VolumeReader source, String sourceName, Integer blockSize, Snapshots.Stored parent,
+                       ChangedRanges changed, Map<String, String> tags, Map<String, String> engine, int threads,
+                       RepositoryLock lock) {
+            this(source, sourceName, blockSize, parent, changed, tags, engine, threads, lock, null);
+        }
     }
 
-    /** What a backup did. {@code bytesNew} counts stored (compressed, encrypted) bytes added to the repository. */
+    /**
+     * What a backup did. {@code bytesNew} counts stored (compressed, encrypted) bytes added to the repository;
+     * {@code zeroBlocks} the zero blocks of the whole volume (read now, or taken over from the parent).
+     */
     public record Result(Snapshots.Stored snapshot, long bytesTotal, long bytesRead, long bytesNew, long chunksNew,
                          long zeroBlocks, long blocksRead, double durationS) {
     }
@@ -118,6 +129,11 @@ public final class BlockBackup {
             r.add(0L, blocks);
             return r;
         }
+        long end = req.changed().end();
+        if (end > size) {
+            throw new IllegalArgumentException("the change list names bytes up to " + end + ", beyond the end of "
+                    + req.sourceName() + " (" + size + " bytes): it is not a change list of this volume");
+        }
         r = req.changed().toBlocks(blockSize, size);
         if (size != parentVolume.size()) {
             // the volume grew or shrank: its new tail, and the block where the old end was, are read
@@ -149,6 +165,9 @@ public final class BlockBackup {
 
     /** Runs the backup and stores the snapshot. */
     public Result run(ProgressListener progress, Clock clock, String hostname) throws IOException {
+        if (req.parent() != null) {
+            Snapshots.checkSameVolume(req.parent(), req.volumeName(), req.sourceName(), hostname);
+        }
         long start = System.nanoTime();
         String time = clock.instant().truncatedTo(java.time.temporal.ChronoUnit.MILLIS).toString();
         long bytesBefore = repo.bytesAdded();
@@ -156,7 +175,8 @@ public final class BlockBackup {
         int pages = (int) ((blocks + pageBlocks - 1) / pageBlocks);
         String[] pageIds = new String[pages];
         AtomicReference<Throwable> failure = new AtomicReference<>();
-        AtomicLong zeroBlocks = new AtomicLong();
+        // zero blocks of the volume: the parent's, corrected page by page where pages change
+        AtomicLong zeroBlocks = new AtomicLong(parentVolume == null ? 0 : parentZeroBlocks());
         AtomicLong bytesRead = new AtomicLong();
         // pages begun but not stored: a page left out would read as all zeros, so it must fail the backup
         AtomicInteger pagesUnsaved = new AtomicInteger();
@@ -180,6 +200,9 @@ public final class BlockBackup {
                     int parentCount = parentVolume.blocksInPage(p);
                     ManifestPage old = ManifestPage.load(repo, ChunkId.parse(parentVolume.pages().get(p)), parentCount);
                     page.copyFrom(old, Math.min(count, parentCount));
+                    zeroBlocks.addAndGet(-old.zeroCount());
+                } else if (parentHasPage) {
+                    zeroBlocks.addAndGet(-parentVolume.blocksInPage(p)); // an all-zero page of the parent
                 }
                 int pageIndex = p;
                 AtomicInteger remaining = new AtomicInteger(reads + 1);
@@ -187,6 +210,7 @@ public final class BlockBackup {
                 Runnable pageDone = () -> {
                     if (remaining.decrementAndGet() == 0 && failure.get() == null) {
                         try {
+                            zeroBlocks.addAndGet(page.zeroCount());
                             pageIds[pageIndex] = page.allZero() ? null : page.save(repo).hex();
                             pagesUnsaved.decrementAndGet();
                         } catch (Throwable e) { // an Error too: a page left unsaved must fail the backup
@@ -221,7 +245,6 @@ public final class BlockBackup {
                         try {
                             if (failure.get() == null) {
                                 if (Zeros.isZero(block, 0, len)) {
-                                    zeroBlocks.incrementAndGet();
                                     page.set(entry, null);
                                 } else {
                                     ChunkId id = repo.masterKey().chunkId(block, 0, len);
@@ -239,6 +262,13 @@ public final class BlockBackup {
                     });
                 }
                 pageDone.run(); // the reader's own count: the page is done once every block and the reader are
+            }
+            if (parentVolume != null) { // a volume that shrank: the zeros of the parent's pages past its end go
+                for (int p = pages; p < parentVolume.pages().size() && failure.get() == null; p++) {
+                    String old = parentVolume.pages().get(p);
+                    zeroBlocks.addAndGet(-(old == null ? parentVolume.blocksInPage(p)
+                            : ManifestPage.load(repo, ChunkId.parse(old), parentVolume.blocksInPage(p)).zeroCount()));
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -269,15 +299,37 @@ public final class BlockBackup {
         summary.put("bytes_new", bytesNew);
         summary.put("chunks_new", chunksNew);
         summary.put("zero_blocks", zeroBlocks.get());
+        summary.put("blocks_read", toRead.getLongCardinality());
         summary.put("duration_s", Math.round(duration * 1000) / 1000.0);
         Snapshot snap = new Snapshot(Snapshot.VERSION, Snapshot.KIND_BLOCK, time, hostname, req.sourceName(),
                 req.tags() == null ? Map.of() : req.tags(), req.parent() == null ? null : req.parent().id(), volume,
-                summary, req.engine());
+                summary, req.engine(), null, req.volumeName());
         Snapshots.Stored stored = new Snapshots(repo).save(snap);
         log.info("snapshot {}: read {} of {} bytes, {} new bytes stored", stored.shortId(), bytesRead.get(), size,
                 bytesNew);
         return new Result(stored, size, bytesRead.get(), bytesNew, chunksNew, zeroBlocks.get(),
                 toRead.getLongCardinality(), duration);
+    }
+
+    /**
+     * The zero blocks of the parent's volume: its summary's figure where that counts the whole volume (backups
+     * that read every block, and those that record {@code blocks_read}, which count zeros taken over from their
+     * parent too); otherwise (an incremental of an older Ferry, which counted only the blocks it read) counted
+     * from its manifest.
+     */
+    private long parentZeroBlocks() throws IOException {
+        Map<String, Object> sum = req.parent().snapshot().summary();
+        if (sum != null && sum.get("zero_blocks") instanceof Number z && (sum.containsKey("blocks_read")
+                || sum.get("bytes_read") instanceof Number read && read.longValue() == parentVolume.size())) {
+            return z.longValue();
+        }
+        long zeros = 0;
+        for (int p = 0; p < parentVolume.pages().size(); p++) {
+            String id = parentVolume.pages().get(p);
+            zeros += id == null ? parentVolume.blocksInPage(p)
+                    : ManifestPage.load(repo, ChunkId.parse(id), parentVolume.blocksInPage(p)).zeroCount();
+        }
+        return zeros;
     }
 
     /** Every chunk a block snapshot refers to: its manifest pages and, through them, its data chunks. */

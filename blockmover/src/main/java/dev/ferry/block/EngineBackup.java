@@ -50,9 +50,16 @@ public final class EngineBackup {
     /**
      * @param keepLocal engine snapshots of Ferry's to keep after success, the new one included (at least 1)
      * @param blockSize block size of a first backup, or null for the default
+     * @param volumeName the volume's name recorded in the snapshot (a PV name), or null: then it is known by the
+     *                  engine's volume on this host
      */
     public record Request(Engine engine, String volume, int keepLocal, Integer blockSize, Map<String, String> tags,
-                          int threads, RepositoryLock lock, Clock clock, String hostname) {
+                          int threads, RepositoryLock lock, Clock clock, String hostname, String volumeName) {
+        /** A request for a volume without a name. */
+        public Request(Engine engine, String volume, int keepLocal, Integer blockSize, Map<String, String> tags,
+                       int threads, RepositoryLock lock, Clock clock, String hostname) {
+            this(engine, volume, keepLocal, blockSize, tags, threads, lock, clock, hostname, null);
+        }
     }
 
     /**
@@ -112,7 +119,8 @@ public final class EngineBackup {
                 if (base != null) {
                     EngineSnapshot recordedBase = withProperties(base, parent.snapshot().engine());
                     Optional<ChangedRanges> c = engine.changedRanges(recordedBase, target);
-                    changes = c.orElse(null);
+                    // an engine may name frees past the end of the volume (ZFS frees to the end of an object)
+                    changes = c.map(ranges -> ranges.clip(reader.size())).orElse(null);
                     if (changes == null) {
                         log.info("{} cannot tell what changed since {}; reading the whole volume (only new data is "
                                 + "stored)", engine.name(), base.name());
@@ -127,8 +135,9 @@ public final class EngineBackup {
                 if (snap.guid() != null) {
                     facts.put(GUID, snap.guid());
                 }
-                BlockBackup job = new BlockBackup(repo, new BlockBackup.Request(reader, engine.name() + ":" + req.volume(),
-                        req.blockSize(), parent, changes, req.tags(), facts, req.threads(), req.lock()));
+                BlockBackup job = new BlockBackup(repo, new BlockBackup.Request(reader, source(),
+                        req.blockSize(), parent, changes, req.tags(), facts, req.threads(), req.lock(),
+                        req.volumeName()));
                 BlockBackup.Result br;
                 try (ProgressReporter p = progress.apply(job.bytesToRead())) {
                     br = job.run(p, req.clock(), req.hostname());
@@ -177,11 +186,18 @@ public final class EngineBackup {
         return s.name().startsWith(SNAPSHOT_PREFIX) && "true".equals(s.properties().get(MANAGED));
     }
 
+    /** The source recorded in the snapshot: {@code engine:volume}. */
+    private String source() {
+        return req.engine().name() + ":" + req.volume();
+    }
+
+    /** Backups of this volume (by its name, or unnamed, by its source on this host) by the guid they read. */
     private Map<String, Snapshots.Stored> backedUpByGuid() throws IOException {
         Map<String, Snapshots.Stored> m = new HashMap<>();
         for (Snapshots.Stored s : new Snapshots(repo).list()) {
             Map<String, String> e = s.snapshot().engine();
             if (Snapshot.KIND_BLOCK.equals(s.snapshot().kind()) && e != null
+                    && s.snapshot().sameVolume(req.volumeName(), source(), req.hostname())
                     && req.engine().name().equals(e.get(ENGINE)) && req.volume().equals(e.get(VOLUME))
                     && e.get(GUID) != null) {
                 m.put(e.get(GUID), s); // list() is oldest first: the newest backup of a guid wins

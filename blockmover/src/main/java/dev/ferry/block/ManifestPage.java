@@ -59,6 +59,17 @@ public final class ManifestPage {
         System.arraycopy(other.ids, 0, ids, 0, n * ChunkId.BYTES);
     }
 
+    /** Entries that are zero blocks. */
+    public int zeroCount() {
+        int n = 0;
+        for (int i = 0; i < count(); i++) {
+            if (isZero(i)) {
+                n++;
+            }
+        }
+        return n;
+    }
+
     public boolean allZero() {
         for (int i = 0; i < count(); i++) {
             if (!isZero(i)) {

@@ -27,9 +27,10 @@ final class BackupCommand {
     Main main;
 
     @Command(name = "block", description = {
-            "Back up a file or block device as a block snapshot: a full image whose manifest maps every block",
-            "to a chunk or to zero. With --parent, only new blocks are stored; with --changed-ranges as well,",
-            "only the listed ranges are read and every other block is taken from the parent."})
+            "Back up a file or block device as a block snapshot.",
+            "The snapshot is a full image whose manifest maps every block to a chunk or to zero. With --parent,",
+            "only new blocks are stored; with --changed-ranges as well, only the listed ranges are read and every",
+            "other block is taken from the parent. A parent must be a snapshot of the same volume (--volume)."})
     static final class Block implements Callable<Integer> {
         @ParentCommand
         BackupCommand backup;
@@ -38,14 +39,19 @@ final class BackupCommand {
         Path source;
 
         @Option(names = "--parent", paramLabel = "ID|latest", description = {
-                "Snapshot to build on: an id (prefix) or 'latest', the newest block snapshot of the same SOURCE.",
+                "Snapshot to build on: an id (prefix) or 'latest', the newest block snapshot of the same volume",
+                "(--volume, or without it the same SOURCE on this host).",
                 "Without --changed-ranges every block is still read, but only new chunks are stored."})
         String parent;
 
         @Option(names = "--changed-ranges", paramLabel = "FILE", description = {
                 "Byte ranges changed since the parent, one 'OFFSET LENGTH' line each (decimal bytes).",
-                "Only these are read; a range missing from the file is a block taken from the parent."})
+                "Only these are read; a range missing from the file is a block taken from the parent. A range",
+                "past the end of SOURCE is an error. Where the volume grew, its new tail is read as well."})
         Path changedRanges;
+
+        @Mixin
+        VolumeOption volume;
 
         @Mixin
         BlockOptions block;
@@ -59,23 +65,24 @@ final class BackupCommand {
             Map<String, String> tagMap = block.tags();
             Integer bs = block.blockSize();
             int threads = job.threads();
+            String volumeName = volume.name();
             if (changedRanges != null && parent == null) {
-                throw new IllegalArgumentException("--changed-ranges needs --parent: the ranges say what changed "
+                throw new UsageException("--changed-ranges needs --parent: the ranges say what changed "
                         + "since a parent snapshot");
             }
             ChangedRanges changes = changedRanges == null ? null : ChangedRanges.parse(changedRanges);
             String sourceName = source.toAbsolutePath().normalize().toString();
             try (Store store = main.openStore();
-                 FileVolume volume = FileVolume.openForReading(source)) {
+                 FileVolume reader = FileVolume.openForReading(source)) {
                 Repository repo = main.openRepository(store, false);
                 try (RepositoryLock lock = RepositoryLock.acquire(store, "backup", main.hostname(), main.clock())) {
                     repo.loadIndex();
                     Snapshots.Stored parentSnap = null;
                     if (parent != null) {
-                        parentSnap = findParent(main, repo, sourceName);
+                        parentSnap = findParent(main, repo, sourceName, volumeName);
                     }
-                    BlockBackup backupJob = new BlockBackup(repo, new BlockBackup.Request(volume, sourceName, bs, parentSnap,
-                            parentSnap == null ? null : changes, tagMap, null, threads, lock));
+                    BlockBackup backupJob = new BlockBackup(repo, new BlockBackup.Request(reader, sourceName, bs,
+                            parentSnap, parentSnap == null ? null : changes, tagMap, null, threads, lock, volumeName));
                     BlockBackup.Result r;
                     try (ProgressReporter progress = main.progress("backup", backupJob.bytesToRead())) {
                         r = backupJob.run(progress, main.clock(), main.hostname());
@@ -88,26 +95,24 @@ final class BackupCommand {
             return ExitCodes.OK;
         }
 
-        private Snapshots.Stored findParent(Main main, Repository repo, String sourceName) throws Exception {
-            Snapshots snaps = new Snapshots(repo);
-            if (!"latest".equals(parent)) {
-                return snaps.find(parent, s -> Snapshot.KIND_BLOCK.equals(s.kind()));
+        private Snapshots.Stored findParent(Main main, Repository repo, String sourceName, String volumeName)
+                throws Exception {
+            Snapshots.Stored found = new Snapshots(repo).parent(parent, Snapshot.KIND_BLOCK, volumeName, sourceName,
+                    main.hostname());
+            if (found != null) {
+                return found;
             }
-            Snapshots.Stored newest = snaps.newest(s -> Snapshot.KIND_BLOCK.equals(s.kind())
-                    && sourceName.equals(s.source()));
-            if (newest != null) {
-                return newest;
-            }
+            String what = volumeName != null ? "volume '" + volumeName + "'" : sourceName + " on this host";
             if (changedRanges != null) {
-                throw new IllegalArgumentException("--parent latest: there is no earlier block snapshot of "
-                        + sourceName + ", so the change list has nothing to apply to; run a full backup first");
+                throw new IllegalArgumentException("--parent latest: there is no earlier block snapshot of " + what
+                        + ", so the change list has nothing to apply to; run a full backup first");
             }
-            main.err.println("ferry: no earlier block snapshot of " + sourceName + "; making a full backup");
+            main.err.println("ferry: no earlier block snapshot of " + what + "; making a full backup");
             return null;
         }
 
         private void print(Main main, BlockBackup.Result r, Snapshots.Stored parentSnap) throws Exception {
-            if (job.json) {
+            if (main.json()) {
                 main.printJson(Summaries.backupJson(r, parentSnap));
             } else {
                 Summaries.printBackup(main.out, r, parentSnap);

@@ -1,5 +1,6 @@
 package dev.ferry.cli;
 
+import dev.ferry.block.BlockBackup;
 import dev.ferry.util.Sizes;
 import java.util.List;
 import java.util.Map;
@@ -21,6 +22,18 @@ public final class BlockOptions {
 
     /** The block size asked for, or null for the default (or the parent's). */
     public Integer blockSize() {
-        return blockSize == null ? null : Math.toIntExact(Math.min(Integer.MAX_VALUE, Sizes.parse(blockSize)));
+        if (blockSize == null) {
+            return null;
+        }
+        long b;
+        try {
+            b = Sizes.parse(blockSize);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--block-size: " + e.getMessage());
+        }
+        if (b < BlockBackup.MIN_BLOCK_SIZE || b > BlockBackup.MAX_BLOCK_SIZE || b % BlockBackup.MIN_BLOCK_SIZE != 0) {
+            throw new UsageException("--block-size must be a multiple of 4K from 4K to 64M, not " + blockSize);
+        }
+        return (int) b;
     }
 }

@@ -14,12 +14,14 @@ import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
 @Command(name = "forget", description = {
-        "Remove snapshots from the repository. Their data stays until prune removes what no snapshot uses."})
+        "Remove snapshots from the repository.",
+        "Their data stays until prune removes what no snapshot uses."})
 final class ForgetCommand implements Callable<Integer> {
     @ParentCommand
     Main main;
@@ -36,6 +38,9 @@ final class ForgetCommand implements Callable<Integer> {
         Integer keepLast;
     }
 
+    @Mixin
+    FilterOptions filter;
+
     @Option(names = "--prune", description = "Run prune afterwards.")
     boolean prune;
 
@@ -45,7 +50,7 @@ final class ForgetCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (which.keepLast != null && which.keepLast < 1) {
-            throw new IllegalArgumentException("--keep-last must be at least 1 (forget snapshots by id to remove all)");
+            throw new UsageException("--keep-last must be at least 1 (forget snapshots by id to remove all)");
         }
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, prune);
@@ -53,7 +58,7 @@ final class ForgetCommand implements Callable<Integer> {
             Set<Snapshots.Stored> forget = new LinkedHashSet<>();
             if (which.ids != null) {
                 for (String id : which.ids) {
-                    forget.add(snaps.find(id, s -> true));
+                    forget.add(snaps.resolve(id, filter.filter(null)));
                 }
             } else {
                 Map<List<String>, List<Snapshots.Stored>> groups = new LinkedHashMap<>();

@@ -26,7 +26,7 @@ final class InitCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (packSizeMiB < 1 || packSizeMiB > 1024) {
-            throw new IllegalArgumentException("--pack-size must be between 1 and 1024 MiB, got " + packSizeMiB);
+            throw new UsageException("--pack-size must be between 1 and 1024 MiB, got " + packSizeMiB);
         }
         try (Store store = main.openStore()) {
             KeySource key = main.credentials().forNewRepository(main.passwordFile, main.keyFile);

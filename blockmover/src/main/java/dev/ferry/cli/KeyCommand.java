@@ -70,7 +70,7 @@ final class KeyCommand {
         public Integer call() throws Exception {
             Main main = key.main;
             if (newPasswordFile != null && newKeyFile != null) {
-                throw new IllegalArgumentException("give --new-password-file or --new-key-file, not both");
+                throw new UsageException("give --new-password-file or --new-key-file, not both");
             }
             try (Store store = main.openStore()) {
                 Repository repo = main.openRepository(store, false);

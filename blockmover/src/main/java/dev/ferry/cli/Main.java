@@ -21,35 +21,46 @@ import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ScopeType;
 
 /** The {@code ferry} command. */
 @Command(name = "ferry", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        scope = ScopeType.INHERIT, // --help and --version on every command, and the footer below
         description = "Backs up volumes into an encrypted, deduplicating repository on a directory or S3.",
         subcommands = {InitCommand.class, BackupCommand.class, RestoreCommand.class, SnapshotsCommand.class,
                 ForgetCommand.class, PruneCommand.class, KeyCommand.class, VerifyCommand.class, InfoCommand.class,
-                CommandLine.HelpCommand.class},
+                HelpCommand.class},
         footerHeading = "%nExit codes:%n",
-        footer = {"  0 ok, 1 error, 2 usage error, 3 verify found damage, 4 wrong password or key file,",
-                "  5 backup stored but partial (some files could not be read; listed in the summary)",
-                "", "Environment: FERRY_REPOSITORY, FERRY_PASSWORD, FERRY_PASSWORD_FILE, FERRY_KEY_FILE,",
-                "  AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION, AWS_CA_BUNDLE / FERRY_S3_CA_FILE,",
-                "  FERRY_S3_PATH_STYLE and the AWS SDK's credential variables; FERRY_HOSTNAME (host name",
-                "  recorded in snapshots and locks), FERRY_STATE_DIR (where interrupted restores are noted)."})
+        footer = {"  0 ok, 1 error, 2 usage error, 3 verify found damage, 4 wrong password or",
+                "  key file, 5 backup stored but partial (the files it could not read are listed)",
+                "",
+                "Environment:",
+                "  FERRY_REPOSITORY, FERRY_PASSWORD, FERRY_PASSWORD_FILE, FERRY_KEY_FILE;",
+                "  AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION, AWS_CA_BUNDLE /",
+                "  FERRY_S3_CA_FILE, FERRY_S3_PATH_STYLE and the AWS SDK's credential variables;",
+                "  FERRY_HOSTNAME (host name recorded in snapshots and locks), FERRY_STATE_DIR",
+                "  (where interrupted restores are noted)."})
 public final class Main {
-    @Option(names = {"-r", "--repo"}, paramLabel = "REPO",
+    // the global options are inherited: they may be given before or after the subcommand, and set these fields
+    @Option(names = {"-r", "--repo"}, paramLabel = "REPO", scope = ScopeType.INHERIT,
             description = "Repository: a directory, file:///path or s3://bucket/prefix (default: $FERRY_REPOSITORY).")
     String repo;
 
-    @Option(names = "--password-file", paramLabel = "FILE",
+    @Option(names = "--password-file", paramLabel = "FILE", scope = ScopeType.INHERIT,
             description = "Read the password from FILE (default: $FERRY_PASSWORD_FILE, then $FERRY_PASSWORD).")
     Path passwordFile;
 
-    @Option(names = "--key-file", paramLabel = "FILE",
+    @Option(names = "--key-file", paramLabel = "FILE", scope = ScopeType.INHERIT,
             description = "Open the repository with a key file instead of a password (default: $FERRY_KEY_FILE).")
     Path keyFile;
 
-    @Option(names = {"-v", "--verbose"}, description = "More output: -v for progress, -vv for debug logs.")
+    @Option(names = {"-v", "--verbose"}, scope = ScopeType.INHERIT,
+            description = "More output: -v for progress and info logs, -vv for debug logs.")
     boolean[] verbose = new boolean[0];
+
+    @Option(names = "--json", scope = ScopeType.INHERIT,
+            description = "Print JSON instead of text: summaries, lists, reports.")
+    boolean json;
 
     final Map<String, String> env;
     final PrintWriter out;
@@ -94,44 +105,74 @@ public final class Main {
     /** Runs one command line; returns its exit code. Used by {@link #main} and by tests in-process. */
     public static int execute(String[] args, Map<String, String> env, PrintWriter out, PrintWriter err,
                               Console console) {
-        Main main = new Main(env, out, err, console);
-        CommandLine cli = new CommandLine(main);
+        return new Main(env, out, err, console).commandLine().execute(args);
+    }
+
+    /** The whole command tree, extensions included, wired to this instance's output and error reporting. */
+    CommandLine commandLine() {
+        CommandLine cli = new CommandLine(this);
+        for (CliExtension extension : java.util.ServiceLoader.load(CliExtension.class, Main.class.getClassLoader())) {
+            extension.register(this, cli);
+        }
+        // set after the extensions are added: picocli passes these settings to the subcommands present now
         cli.setOut(out);
         cli.setErr(err);
         cli.setExecutionStrategy(parsed -> {
-            main.configureLogging();
+            configureLogging();
             return new CommandLine.RunLast().execute(parsed);
         });
-        cli.setExecutionExceptionHandler((ex, commandLine, parsed) -> main.report(ex));
-        for (CliExtension extension : java.util.ServiceLoader.load(CliExtension.class, Main.class.getClassLoader())) {
-            extension.register(main, cli);
-        }
-        return cli.execute(args);
+        cli.setExecutionExceptionHandler((ex, commandLine, parsed) -> report(ex, commandLine));
+        return cli;
     }
 
-    int report(Exception ex) {
+    int report(Exception ex, CommandLine where) {
+        if (ex instanceof UsageException) {
+            err.println("ferry: " + ex.getMessage());
+            err.println("Try '" + where.getCommandSpec().qualifiedName() + " --help' for more information.");
+            return ExitCodes.USAGE;
+        }
         if (ex instanceof RepositoryException.WrongKey) {
             err.println("ferry: " + ex.getMessage());
             return ExitCodes.WRONG_KEY;
         }
-        if (ex instanceof java.nio.file.NoSuchFileException e && e.getReason() == null) {
-            err.println("ferry: no such file or directory: " + e.getFile());
-            return ExitCodes.ERROR;
-        }
-        if (ex instanceof java.nio.file.AccessDeniedException e && e.getReason() == null) {
-            err.println("ferry: permission denied: " + e.getFile());
-            return ExitCodes.ERROR;
-        }
         if (ex instanceof IOException || ex instanceof IllegalArgumentException) {
-            err.println("ferry: " + ex.getMessage());
+            err.println("ferry: " + message(ex));
             if (verbose.length > 1) {
                 ex.printStackTrace(err);
             }
             return ExitCodes.ERROR;
         }
-        err.println("ferry: unexpected error: " + ex);
+        err.println("ferry: unexpected error in '" + where.getCommandSpec().qualifiedName() + "': " + ex);
         ex.printStackTrace(err);
         return ExitCodes.ERROR;
+    }
+
+    /**
+     * What went wrong, in words that name the file or object: the JDK's file system exceptions carry only a
+     * path as their message ("/dev/sdb"), and some exceptions carry no message at all.
+     */
+    static String message(Throwable ex) {
+        if (ex instanceof java.nio.file.FileSystemException e) {
+            String what = e instanceof java.nio.file.NoSuchFileException ? "no such file or directory"
+                    : e instanceof java.nio.file.AccessDeniedException ? "permission denied"
+                    : e instanceof java.nio.file.FileAlreadyExistsException ? "already exists"
+                    : e instanceof java.nio.file.DirectoryNotEmptyException ? "directory not empty"
+                    : e instanceof java.nio.file.NotDirectoryException ? "not a directory"
+                    : e instanceof java.nio.file.NotLinkException ? "not a symbolic link"
+                    : e instanceof java.nio.file.FileSystemLoopException ? "too many levels of symbolic links"
+                    : "file system error";
+            String reason = e.getReason() == null || e.getReason().isBlank() ? what : e.getReason();
+            String file = e.getFile() == null ? "" : e.getFile();
+            return (e.getOtherFile() == null ? file : file + " -> " + e.getOtherFile()) + ": " + reason;
+        }
+        String m = ex.getMessage();
+        if (m == null || m.isBlank()) {
+            Throwable cause = ex.getCause();
+            return cause != null && cause != ex ? message(cause)
+                    : ex instanceof java.io.InterruptedIOException ? "interrupted"
+                    : ex instanceof java.io.EOFException ? "unexpected end of data" : ex.getClass().getName();
+        }
+        return m;
     }
 
     void configureLogging() {
@@ -144,6 +185,11 @@ public final class Main {
         }
     }
 
+    /** Whether --json was given (before or after the subcommand). */
+    public boolean json() {
+        return json;
+    }
+
     public boolean progress() {
         return verbose.length > 0;
     }
@@ -151,7 +197,7 @@ public final class Main {
     public String repositoryUrl() {
         String r = repo != null ? repo : env.get("FERRY_REPOSITORY");
         if (r == null || r.isBlank()) {
-            throw new IllegalArgumentException("no repository given: use -r/--repo or set FERRY_REPOSITORY");
+            throw new UsageException("no repository given: use -r/--repo or set FERRY_REPOSITORY");
         }
         return r;
     }
@@ -238,7 +284,7 @@ public final class Main {
         for (String t : tags) {
             int eq = t.indexOf('=');
             if (eq < 1) {
-                throw new IllegalArgumentException("a tag is KEY=VALUE with a non-empty key, not '" + t + "'");
+                throw new UsageException("a tag is KEY=VALUE with a non-empty key, not '" + t + "'");
             }
             m.put(t.substring(0, eq), t.substring(eq + 1));
         }
@@ -260,11 +306,20 @@ public final class Main {
         }
     }
 
+    /** The version Maven wrote into {@code version.properties} when it built this jar. */
     static final class Version implements CommandLine.IVersionProvider {
         @Override
-        public String[] getVersion() {
-            String v = Main.class.getPackage().getImplementationVersion();
-            return new String[] {"ferry " + (v == null ? "development build" : v)};
+        public String[] getVersion() throws IOException {
+            java.util.Properties p = new java.util.Properties();
+            try (java.io.InputStream in = Main.class.getResourceAsStream("version.properties")) {
+                if (in != null) {
+                    p.load(in);
+                }
+            }
+            String v = p.getProperty("version", "");
+            return new String[] {"ferry " + (v.isBlank() || v.startsWith("${") ? "(version unknown)" : v),
+                    "Java " + Runtime.version() + " (" + System.getProperty("java.vm.name") + ") on "
+                            + System.getProperty("os.name") + " " + System.getProperty("os.arch")};
         }
     }
 }

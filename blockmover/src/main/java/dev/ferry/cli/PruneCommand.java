@@ -10,8 +10,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
 @Command(name = "prune", description = {
-        "Delete data no snapshot refers to. Safe while backups run: packs a running backup may need stay",
-        "until a later prune. Packs with at least --repack-share of unused bytes are rewritten."})
+        "Delete data no snapshot refers to.",
+        "Safe while backups run: packs a running backup may need stay until a later prune. Packs with at",
+        "least --repack-share of unused bytes are rewritten."})
 final class PruneCommand implements Callable<Integer> {
     @ParentCommand
     Main main;
@@ -26,7 +27,7 @@ final class PruneCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (repackPercent < 1 || repackPercent > 100) {
-            throw new IllegalArgumentException("--repack-share is a percentage from 1 to 100, not " + repackPercent);
+            throw new UsageException("--repack-share is a percentage from 1 to 100, not " + repackPercent);
         }
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, true);

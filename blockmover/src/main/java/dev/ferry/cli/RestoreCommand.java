@@ -30,14 +30,17 @@ final class RestoreCommand {
     Main main;
 
     @Command(name = "block", description = {
-            "Restore a block snapshot into a file or block device. A new file stays sparse where the volume",
-            "has zero blocks. An interrupted restore resumes when run again with the same snapshot and target:",
-            "blocks already in place are checked against their hashes and skipped."})
+            "Restore a block snapshot into a file or block device.",
+            "A new file stays sparse where the volume has zero blocks. An interrupted restore resumes when run",
+            "again with the same snapshot and target: blocks already in place are checked against their hashes",
+            "and skipped. 'latest' is the newest block snapshot of one volume: where the repository holds",
+            "several, name it with --volume (and --host)."})
     static final class Block implements Callable<Integer> {
         @ParentCommand
         RestoreCommand restore;
 
-        @Parameters(index = "0", paramLabel = "ID|latest", description = "Snapshot id (prefix), or 'latest' block snapshot.")
+        @Parameters(index = "0", paramLabel = "ID|latest",
+                description = "Snapshot id (prefix), or 'latest': the newest block snapshot of the volume chosen.")
         String snapshot;
 
         @Parameters(index = "1", paramLabel = "TARGET", description = "File or block device to write.")
@@ -45,6 +48,9 @@ final class RestoreCommand {
 
         @Option(names = "--force", description = "Overwrite a TARGET that already holds data.")
         boolean force;
+
+        @Mixin
+        FilterOptions filter;
 
         @Mixin
         JobOptions job;
@@ -63,7 +69,7 @@ final class RestoreCommand {
             }
             try (Store store = main.openStore()) {
                 Repository repo = main.openRepository(store, true);
-                Snapshots.Stored snap = new Snapshots(repo).find(snapshot, s -> Snapshot.KIND_BLOCK.equals(s.kind()));
+                Snapshots.Stored snap = new Snapshots(repo).resolve(snapshot, filter.filter(Snapshot.KIND_BLOCK));
                 Path note = main.stateDir().resolve("restore-"
                         + Hashes.sha256Hex(abs.toString().getBytes(StandardCharsets.UTF_8)).substring(0, 32) + ".json");
                 InProgress earlier = readNote(note);
@@ -132,7 +138,7 @@ final class RestoreCommand {
 
         private void print(Main main, Snapshots.Stored snap, Path abs, boolean resumed, BlockRestore.Result r)
                 throws IOException {
-            if (job.json) {
+            if (main.json()) {
                 Map<String, Object> m = Summaries.restoreJson(r, snap, abs.toString());
                 m.put("resumed", resumed);
                 main.printJson(m);

@@ -2,6 +2,7 @@ package dev.ferry.cli;
 
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.Snapshot;
+import dev.ferry.repo.SnapshotFilter;
 import dev.ferry.repo.Snapshots;
 import dev.ferry.store.Store;
 import dev.ferry.util.Sizes;
@@ -11,59 +12,75 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
-@Command(name = "snapshots", description = "List the snapshots in the repository, oldest first.")
+@Command(name = "snapshots", description = {
+        "List the snapshots in the repository, oldest first.",
+        "VOLUME is the name given with 'backup --volume', or '-' for a snapshot known by its SOURCE on its HOST."})
 final class SnapshotsCommand implements Callable<Integer> {
     @ParentCommand
     Main main;
 
-    @Option(names = "--json", description = "Print a JSON array instead of a table.")
-    boolean json;
+    @Mixin
+    FilterOptions filter;
+
+    @Option(names = "--kind", paramLabel = "KIND", description = "Only snapshots of this kind: block or files.")
+    String kind;
 
     @Override
     public Integer call() throws Exception {
+        if (kind != null && !List.of(Snapshot.KIND_BLOCK, Snapshot.KIND_FILES).contains(kind)) {
+            throw new UsageException("--kind is block or files, not '" + kind + "'");
+        }
+        SnapshotFilter f = filter.filter(kind);
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, false);
-            List<Snapshots.Stored> all = new Snapshots(repo).list();
-            if (json) {
+            List<Snapshots.Stored> all = new Snapshots(repo).list().stream().filter(s -> f.test(s.snapshot())).toList();
+            if (main.json()) {
                 List<Map<String, Object>> out = new ArrayList<>();
                 for (Snapshots.Stored st : all) {
-                    Snapshot s = st.snapshot();
-                    Map<String, Object> m = new LinkedHashMap<>();
-                    m.put("id", st.id());
-                    m.put("short_id", st.shortId());
-                    m.put("time", s.time());
-                    m.put("kind", s.kind());
-                    m.put("hostname", s.hostname());
-                    m.put("source", s.source());
-                    m.put("tags", s.tags());
-                    m.put("parent", s.parent());
-                    if (s.volume() != null) {
-                        m.put("size", s.volume().size());
-                        m.put("block_size", s.volume().blockSize());
-                    }
-                    m.put("summary", s.summary());
-                    if (s.engine() != null) {
-                        m.put("engine", s.engine());
-                    }
-                    out.add(m);
+                    out.add(json(st));
                 }
                 main.printJson(out);
                 return ExitCodes.OK;
             }
-            main.out.printf("%-8s  %-19s  %-5s  %-12s  %10s  %s%n", "ID", "TIME (UTC)", "KIND", "HOST", "SIZE", "SOURCE  [TAGS]");
+            main.out.printf("%-8s  %-19s  %-5s  %-12s  %-16s  %10s  %s%n", "ID", "TIME (UTC)", "KIND", "HOST", "VOLUME",
+                    "SIZE", "SOURCE  [TAGS]");
             for (Snapshots.Stored st : all) {
                 Snapshot s = st.snapshot();
                 String tags = s.tags() == null || s.tags().isEmpty() ? "" : "  " + s.tags();
                 String time = s.time().length() >= 19 ? s.time().substring(0, 19).replace('T', ' ') : s.time();
-                main.out.printf("%-8s  %-19s  %-5s  %-12s  %10s  %s%s%n", st.shortId(), time, s.kind(),
-                        s.hostname(), size(s), s.source(), tags);
+                main.out.printf("%-8s  %-19s  %-5s  %-12s  %-16s  %10s  %s%s%n", st.shortId(), time, s.kind(),
+                        s.hostname(), s.volumeName() == null ? "-" : s.volumeName(), size(s), s.source(), tags);
             }
-            main.out.printf("%d snapshot(s)%n", all.size());
+            main.out.printf("%d snapshot(s)%s%n", all.size(), f.narrows() || kind != null ? " (" + f.describe() + ")" : "");
         }
         return ExitCodes.OK;
+    }
+
+    private static Map<String, Object> json(Snapshots.Stored st) {
+        Snapshot s = st.snapshot();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", st.id());
+        m.put("short_id", st.shortId());
+        m.put("time", s.time());
+        m.put("kind", s.kind());
+        m.put("hostname", s.hostname());
+        m.put("volume_name", s.volumeName());
+        m.put("source", s.source());
+        m.put("tags", s.tags());
+        m.put("parent", s.parent());
+        if (s.volume() != null) {
+            m.put("size", s.volume().size());
+            m.put("block_size", s.volume().blockSize());
+        }
+        m.put("summary", s.summary());
+        if (s.engine() != null) {
+            m.put("engine", s.engine());
+        }
+        return m;
     }
 
     /** A block snapshot's volume size; a files snapshot's total file size, from its summary. */

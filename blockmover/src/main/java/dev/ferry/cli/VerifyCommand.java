@@ -10,8 +10,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
 @Command(name = "verify", description = {
-        "Check the repository's structure: key slots, index files, that every indexed chunk is in its pack,",
-        "and that every chunk a snapshot uses is indexed.",
+        "Check the repository for damage.",
+        "Checks its structure: key slots, index files, that every indexed chunk is in its pack, and that every",
+        "chunk a snapshot uses is indexed.",
         "With --read-data, also download every pack and decrypt and re-hash every chunk."})
 final class VerifyCommand implements Callable<Integer> {
     @ParentCommand
@@ -26,7 +27,7 @@ final class VerifyCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (threads < 1 || threads > 64) {
-            throw new IllegalArgumentException("--threads must be 1..64, got " + threads);
+            throw new UsageException("--threads must be 1..64, got " + threads);
         }
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, false);

@@ -40,6 +40,31 @@ public final class ChangedRanges {
         return count;
     }
 
+    /** The end of the last byte any range names (0 for no ranges). */
+    public long end() {
+        long e = 0;
+        for (int i = 0; i < count; i++) {
+            e = Math.max(e, ends[i]);
+        }
+        return e;
+    }
+
+    /**
+     * These ranges cut at {@code size}. For an engine whose change list may run past the end of the volume (a
+     * ZFS FREE record frees to the end of the object, 2^63-1); a change list given by a user is checked
+     * against the volume's size instead, where a range past the end means it describes another volume.
+     */
+    public ChangedRanges clip(long size) {
+        ChangedRanges out = new ChangedRanges();
+        for (int i = 0; i < count; i++) {
+            long e = Math.min(ends[i], size);
+            if (starts[i] < e) {
+                out.add(starts[i], e - starts[i]);
+            }
+        }
+        return out;
+    }
+
     /** Blocks of {@code blockSize} bytes touched by any range, for a volume of {@code volumeSize} bytes. */
     public RoaringBitmap toBlocks(int blockSize, long volumeSize) {
         long blocks = (volumeSize + blockSize - 1) / blockSize;

@@ -26,6 +26,13 @@ public class RepositoryException extends IOException {
         }
     }
 
+    /** A reference such as {@code latest} matches snapshots of several volumes; the message lists them. */
+    public static final class Ambiguous extends RepositoryException {
+        public Ambiguous(String message) {
+            super(message);
+        }
+    }
+
     /** A stored object is damaged: it fails authentication, its name does not match its hash, or it is cut short. */
     public static final class Damaged extends RepositoryException {
         private final String objectName;

@@ -19,20 +19,51 @@ import java.util.Map;
  * @param summary  figures of the backup that made it (bytes read, new, duration...)
  * @param engine   engine-specific facts (engine name, its snapshot name and guid...), or null
  * @param tree     for a files snapshot: the chunk id (hex) of the root directory's tree object ({@link Tree})
+ * @param volumeName the name of the volume given at backup (a PV name), or null: then the volume is known by
+ *                 its {@code source} on its {@code hostname} (see {@link #sameVolume})
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record Snapshot(int version, String kind, String time, String hostname, String source,
                        Map<String, String> tags, String parent, Volume volume, Map<String, Object> summary,
-                       Map<String, String> engine, String tree) {
+                       Map<String, String> engine, String tree, String volumeName) {
     public static final int VERSION = 1;
     public static final String KIND_BLOCK = "block";
     /** A directory tree backed up file by file: {@link #tree} names the root {@link Tree}. */
     public static final String KIND_FILES = "files";
 
-    /** A snapshot without a tree (a block snapshot). */
+    /** A snapshot without a tree (a block snapshot) and without a volume name. */
     public Snapshot(int version, String kind, String time, String hostname, String source, Map<String, String> tags,
                     String parent, Volume volume, Map<String, Object> summary, Map<String, String> engine) {
-        this(version, kind, time, hostname, source, tags, parent, volume, summary, engine, null);
+        this(version, kind, time, hostname, source, tags, parent, volume, summary, engine, null, null);
+    }
+
+    /** A snapshot without a volume name. */
+    public Snapshot(int version, String kind, String time, String hostname, String source, Map<String, String> tags,
+                    String parent, Volume volume, Map<String, Object> summary, Map<String, String> engine,
+                    String tree) {
+        this(version, kind, time, hostname, source, tags, parent, volume, summary, engine, tree, null);
+    }
+
+    /**
+     * Whether this snapshot belongs to the volume that a backup of {@code source} on {@code host}, named
+     * {@code name} (or null), would record. A named volume is the same volume on any host (a PV keeps its name
+     * when it moves); an unnamed one is known by its source path, which means something only on its host.
+     */
+    public boolean sameVolume(String name, String source, String host) {
+        if (volumeName != null || name != null) {
+            return java.util.Objects.equals(volumeName, name);
+        }
+        return java.util.Objects.equals(this.source, source) && java.util.Objects.equals(hostname, host);
+    }
+
+    /** Whether two snapshots belong to the same volume ({@link #sameVolume(String, String, String)}). */
+    public boolean sameVolume(Snapshot other) {
+        return sameVolume(other.volumeName, other.source, other.hostname);
+    }
+
+    /** The volume in words: {@code volume 'pvc-1'}, or {@code '/dev/vg0/lv1' on host node-1}. */
+    public String describeVolume() {
+        return volumeName != null ? "volume '" + volumeName + "'" : "'" + source + "' on host " + hostname;
     }
 
     /**

@@ -10,7 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.function.Predicate;
 
 /** Stores, lists, finds and deletes snapshot objects ({@code snapshots/<sha256 of the stored bytes>}). */
 public final class Snapshots {
@@ -110,17 +109,102 @@ public final class Snapshots {
     }
 
     /**
-     * Finds a snapshot by an id prefix (at least 4 hex digits) or {@code latest} (the newest one accepted by
-     * {@code filter}). Refuses an ambiguous prefix.
+     * The snapshot a command means by {@code ref}: an id prefix (at least 4 hex digits), or {@code latest}: the
+     * newest snapshot that {@code filter} accepts, provided they all belong to one volume. Where snapshots of
+     * several volumes match, {@code latest} is refused with a list of them, so that a restore never picks
+     * another volume's data. A snapshot named by id must match the filter too.
      */
-    public Stored find(String ref, Predicate<Snapshot> filter) throws IOException {
+    public Stored resolve(String ref, SnapshotFilter filter) throws IOException {
         if ("latest".equals(ref)) {
-            Stored newest = newest(filter);
-            if (newest == null) {
-                throw new RepositoryException("no matching snapshot in " + repo.store().location() + " for 'latest'");
+            List<Stored> matching = list().stream().filter(s -> filter.test(s.snapshot())).toList();
+            if (matching.isEmpty()) {
+                throw new RepositoryException("'latest': there are no " + filter.describe() + " in "
+                        + repo.store().location());
             }
-            return newest;
+            List<List<Stored>> volumes = byVolume(matching);
+            if (volumes.size() > 1) {
+                throw new RepositoryException.Ambiguous("'latest' is ambiguous: " + filter.describe() + " of "
+                        + volumes.size() + " volumes match; say which with --volume (and --host for volumes "
+                        + "known by their path) or give a snapshot id:" + candidates(volumes));
+            }
+            return matching.get(matching.size() - 1);
         }
+        Stored s = byId(ref);
+        Snapshot x = s.snapshot();
+        if (filter.kind() != null && !filter.kind().equals(x.kind())) {
+            throw new RepositoryException("snapshot " + s.shortId() + " is a " + x.kind() + " snapshot, not a "
+                    + filter.kind() + " snapshot");
+        }
+        if (!filter.test(x)) {
+            throw new RepositoryException("snapshot " + s.shortId() + " of " + x.describeVolume()
+                    + (x.tags() == null || x.tags().isEmpty() ? "" : " tagged " + new java.util.TreeMap<>(x.tags()))
+                    + " is not one of the " + filter.describe());
+        }
+        return s;
+    }
+
+    /**
+     * The parent of a backup of {@code kind} that will record {@code volumeName} (or null), {@code source} and
+     * {@code host}: {@code latest} is the newest snapshot of that same volume, or null when there is none; an id
+     * must name a snapshot of that volume and kind, or the backup is refused (an incremental on top of another
+     * volume's data would store a wrong image).
+     */
+    public Stored parent(String ref, String kind, String volumeName, String source, String host) throws IOException {
+        if ("latest".equals(ref)) {
+            List<Stored> all = list();
+            for (int i = all.size() - 1; i >= 0; i--) {
+                Snapshot x = all.get(i).snapshot();
+                if (kind.equals(x.kind()) && x.sameVolume(volumeName, source, host)) {
+                    return all.get(i);
+                }
+            }
+            return null;
+        }
+        Stored p = resolve(ref, SnapshotFilter.ofKind(kind));
+        checkSameVolume(p, volumeName, source, host);
+        return p;
+    }
+
+    /** Refuses a parent that is not of the volume being backed up. */
+    public static void checkSameVolume(Stored parent, String volumeName, String source, String host)
+            throws RepositoryException {
+        Snapshot x = parent.snapshot();
+        if (!x.sameVolume(volumeName, source, host)) {
+            String self = volumeName != null ? "volume '" + volumeName + "'" : "'" + source + "' on host " + host;
+            throw new RepositoryException("snapshot " + parent.shortId() + " is of " + x.describeVolume()
+                    + ", but this backup is of " + self + ": a parent must be a snapshot of the same volume"
+                    + (volumeName == null ? " (give the volume a name with --volume to keep it when its path "
+                    + "or host changes)" : ""));
+        }
+    }
+
+    /** Snapshots grouped by volume, each group oldest first, groups in order of their newest snapshot. */
+    public static List<List<Stored>> byVolume(List<Stored> snapshots) {
+        java.util.Map<List<String>, List<Stored>> groups = new java.util.LinkedHashMap<>();
+        for (Stored s : snapshots) {
+            Snapshot x = s.snapshot();
+            List<String> key = x.volumeName() != null ? java.util.Arrays.asList("name", x.volumeName())
+                    : java.util.Arrays.asList("source", x.source(), x.hostname());
+            groups.computeIfAbsent(key, k -> new ArrayList<>()).add(s);
+        }
+        List<List<Stored>> out = new ArrayList<>(groups.values());
+        out.sort(Comparator.comparing((List<Stored> g) -> g.get(g.size() - 1).snapshot().time()));
+        return out;
+    }
+
+    private static String candidates(List<List<Stored>> volumes) {
+        StringBuilder b = new StringBuilder();
+        for (List<Stored> g : volumes) {
+            Stored newest = g.get(g.size() - 1);
+            b.append("\n  ").append(newest.snapshot().describeVolume()).append(": ").append(g.size())
+                    .append(" snapshot(s), newest ").append(newest.shortId()).append(" at ")
+                    .append(newest.snapshot().time());
+        }
+        return b.toString();
+    }
+
+    /** A snapshot by a unique id prefix of at least 4 hex digits. */
+    private Stored byId(String ref) throws IOException {
         if (!ref.matches("[0-9a-f]{4,64}")) {
             throw new IllegalArgumentException("a snapshot id is 4 to 64 lower-case hex digits or 'latest': '"
                     + ref + "'");
@@ -133,23 +217,7 @@ public final class Snapshots {
             throw new RepositoryException("snapshot id " + ref + " is ambiguous: " + matching.size()
                     + " snapshots start with it; give more digits");
         }
-        Stored s = load(matching.get(0));
-        if (!filter.test(s.snapshot())) {
-            throw new RepositoryException("snapshot " + s.shortId() + " is a " + s.snapshot().kind()
-                    + " snapshot, not one this command can use");
-        }
-        return s;
-    }
-
-    /** The newest snapshot accepted by {@code filter}, or null when there is none. */
-    public Stored newest(Predicate<Snapshot> filter) throws IOException {
-        List<Stored> all = list();
-        for (int i = all.size() - 1; i >= 0; i--) {
-            if (filter.test(all.get(i).snapshot())) {
-                return all.get(i);
-            }
-        }
-        return null;
+        return load(matching.get(0));
     }
 
     /** Deletes a snapshot object (its data stays until prune). */

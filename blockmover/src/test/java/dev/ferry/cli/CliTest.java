@@ -72,7 +72,7 @@ class CliTest {
     void repositoryFromOptionAndFileUrl() {
         cli.env.remove("FERRY_REPOSITORY");
         CliRunner.Result none = cli.run("info");
-        assertEquals(ExitCodes.ERROR, none.exitCode());
+        assertEquals(ExitCodes.USAGE, none.exitCode());
         assertTrue(none.err().contains("no repository given"), none.toString());
 
         String url = "file://" + repoDir.toAbsolutePath();

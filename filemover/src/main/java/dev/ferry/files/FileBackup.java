@@ -77,9 +77,17 @@ public final class FileBackup {
      * @param tags           user tags
      * @param threads        reader threads, and as many hashing workers
      * @param lock           the repository lock, checked before the snapshot is stored; or null
+     * @param volumeName     the volume's name (a PV name) recorded in the snapshot, or null: the volume is then
+     *                       known by {@code sourceName} on the backup's host
      */
     public record Request(Path root, String sourceName, Snapshots.Stored parent, List<String> excludes,
-                          boolean oneFileSystem, Map<String, String> tags, int threads, RepositoryLock lock) {
+                          boolean oneFileSystem, Map<String, String> tags, int threads, RepositoryLock lock,
+                          String volumeName) {
+        /** A request for a volume without a name. */
+        public Request(Path root, String sourceName, Snapshots.Stored parent, List<String> excludes,
+                       boolean oneFileSystem, Map<String, String> tags, int threads, RepositoryLock lock) {
+            this(root, sourceName, parent, excludes, oneFileSystem, tags, threads, lock, null);
+        }
     }
 
     /** What a backup did; {@code errors} lists files left out because they could not be read. */
@@ -151,6 +159,9 @@ public final class FileBackup {
 
     /** Runs the backup and stores the snapshot. */
     public Result run(ProgressListener progress, Clock clock, String hostname) throws IOException {
+        if (req.parent() != null) {
+            Snapshots.checkSameVolume(req.parent(), req.volumeName(), req.sourceName(), hostname);
+        }
         this.progress = progress;
         long start = System.nanoTime();
         String time = clock.instant().truncatedTo(java.time.temporal.ChronoUnit.MILLIS).toString();
@@ -216,7 +227,7 @@ public final class FileBackup {
         summary.put("duration_s", Math.round(duration * 1000) / 1000.0);
         Snapshot snap = new Snapshot(Snapshot.VERSION, Snapshot.KIND_FILES, time, hostname, req.sourceName(),
                 req.tags() == null ? Map.of() : req.tags(), req.parent() == null ? null : req.parent().id(), null,
-                summary, null, rootId);
+                summary, null, rootId, req.volumeName());
         Snapshots.Stored stored = new Snapshots(repo).save(snap);
         log.info("snapshot {}: {} files read ({} bytes), {} unchanged, {} new bytes stored", stored.shortId(),
                 filesNew.get() + filesChanged.get(), bytesRead.get(), filesUnchanged.get(), bytesNew);

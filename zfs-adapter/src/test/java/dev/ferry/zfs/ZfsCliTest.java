@@ -131,7 +131,7 @@ class ZfsCliTest {
         assertEquals(1, escape.code());
         assertTrue(escape.err().contains("inside"), escape.err());
         Run badClone = ferry("clone", "zfs", ds, pool.name + "/c2");
-        assertEquals(1, badClone.code());
+        assertEquals(2, badClone.code(), "a malformed snapshot name is a usage error");
         assertTrue(badClone.err().contains("DATASET@SNAPSHOT"), badClone.err());
         assertTrue(pool.zfs.snapshots(ds).isEmpty(), "no snapshot was left behind");
         assertFalse(TestPool.cmd("zfs", "list", "-H", "-o", "name").contains(pool.name + "/c2"));

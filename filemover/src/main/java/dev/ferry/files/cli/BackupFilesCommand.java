@@ -4,6 +4,7 @@ import dev.ferry.cli.ExitCodes;
 import dev.ferry.cli.JobOptions;
 import dev.ferry.cli.Main;
 import dev.ferry.cli.Summaries;
+import dev.ferry.cli.VolumeOption;
 import dev.ferry.files.FileBackup;
 import dev.ferry.progress.ProgressReporter;
 import dev.ferry.repo.Repository;
@@ -25,8 +26,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "files", description = {
-        "Back up a directory tree file by file, for volumes whose engine has no snapshots (hostpath, Jiva,",
-        "NFS, emptyDir). Content is cut into content-defined chunks that deduplicate with everything in the",
+        "Back up a directory tree file by file.",
+        "For volumes whose engine has no snapshots (hostpath, Jiva, NFS, emptyDir). Content is cut into content-defined chunks that deduplicate with everything in the",
         "repository; metadata, symlinks, hard links, xattrs and holes are kept. With --parent, files whose",
         "size, mtime, ctime and inode did not change are taken from the parent without being read.",
         "Exit code 5: the snapshot was stored but some files could not be read (listed)."})
@@ -37,8 +38,12 @@ public final class BackupFilesCommand implements Callable<Integer> {
     Path dir;
 
     @Option(names = "--parent", paramLabel = "ID|latest",
-            description = "Files snapshot to build on: an id (prefix) or 'latest' (the newest of the same DIR).")
+            description = {"Files snapshot to build on: an id (prefix) or 'latest', the newest files snapshot of the same",
+                    "volume (--volume, or without it the same DIR on this host)."})
     String parent;
+
+    @Mixin
+    VolumeOption volume;
 
     @Option(names = "--exclude", paramLabel = "PATTERN", description = {
             "Leave out entries matching a glob (repeatable). With a '/', matched against the path relative",
@@ -63,6 +68,7 @@ public final class BackupFilesCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         FileBackup.warmUp(); // native bindings load while the repository opens
         Map<String, String> tagMap = Main.parseTags(tags);
+        String volumeName = volume.name();
         int threads = job.threads();
         Path abs = dir.toAbsolutePath().normalize();
         if (!Files.isDirectory(abs)) {
@@ -76,10 +82,10 @@ public final class BackupFilesCommand implements Callable<Integer> {
             try (RepositoryLock lock = RepositoryLock.acquire(store, "backup", main.hostname(), main.clock())) {
                 repo.loadIndex();
                 if (parent != null) {
-                    parentSnap = findParent(repo, sourceName);
+                    parentSnap = findParent(repo, sourceName, volumeName);
                 }
                 FileBackup backup = new FileBackup(repo, new FileBackup.Request(abs, sourceName, parentSnap, excludes,
-                        oneFileSystem, tagMap, threads, lock));
+                        oneFileSystem, tagMap, threads, lock, volumeName));
                 try (ProgressReporter progress = main.progress("backup", 0)) {
                     r = backup.run(progress, main.clock(), main.hostname());
                 } finally {
@@ -91,22 +97,18 @@ public final class BackupFilesCommand implements Callable<Integer> {
         return r.partial() ? ExitCodes.PARTIAL : ExitCodes.OK;
     }
 
-    private Snapshots.Stored findParent(Repository repo, String sourceName) throws Exception {
-        Snapshots snaps = new Snapshots(repo);
-        if (!"latest".equals(parent)) {
-            return snaps.find(parent, s -> Snapshot.KIND_FILES.equals(s.kind()));
+    private Snapshots.Stored findParent(Repository repo, String sourceName, String volumeName) throws Exception {
+        Snapshots.Stored found = new Snapshots(repo).parent(parent, Snapshot.KIND_FILES, volumeName, sourceName,
+                main.hostname());
+        if (found == null) {
+            main.err().println("ferry: no earlier files snapshot of " + (volumeName != null ? "volume '" + volumeName
+                    + "'" : sourceName + " on this host") + "; reading every file");
         }
-        Snapshots.Stored newest = snaps.newest(s -> Snapshot.KIND_FILES.equals(s.kind())
-                && sourceName.equals(s.source()));
-        if (newest != null) {
-            return newest;
-        }
-        main.err().println("ferry: no earlier files snapshot of " + sourceName + "; reading every file");
-        return null;
+        return found;
     }
 
     private void print(FileBackup.Result r, Snapshots.Stored parentSnap) throws Exception {
-        if (job.json()) {
+        if (main.json()) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("snapshot_id", r.snapshot().id());
             m.put("parent", parentSnap == null ? null : parentSnap.id());

@@ -1,6 +1,8 @@
 package dev.ferry.files.cli;
 
 import dev.ferry.cli.ExitCodes;
+import dev.ferry.cli.FilterOptions;
+import dev.ferry.cli.UsageException;
 import dev.ferry.cli.JobOptions;
 import dev.ferry.cli.Main;
 import dev.ferry.files.FileBackup;
@@ -25,12 +27,15 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "files", description = {
-        "Restore a files snapshot into a directory, with its metadata. Nothing is written outside TARGET;",
-        "existing directories are merged, existing files are replaced only with --overwrite."})
+        "Restore a files snapshot into a directory, with its metadata.",
+        "Nothing is written outside TARGET; existing directories are merged, existing files are replaced only",
+        "with --overwrite. 'latest' is the newest files snapshot of one volume: where the repository holds",
+        "several, name it with --volume (and --host)."})
 public final class RestoreFilesCommand implements Callable<Integer> {
     private final Main main;
 
-    @Parameters(index = "0", paramLabel = "ID|latest", description = "Snapshot id (prefix), or 'latest' files snapshot.")
+    @Parameters(index = "0", paramLabel = "ID|latest",
+            description = "Snapshot id (prefix), or 'latest': the newest files snapshot of the volume chosen.")
     String snapshot;
 
     @Parameters(index = "1", paramLabel = "TARGET", description = "Directory to restore into (created if missing).")
@@ -49,6 +54,9 @@ public final class RestoreFilesCommand implements Callable<Integer> {
     boolean overwrite;
 
     @Mixin
+    FilterOptions filter;
+
+    @Mixin
     JobOptions job;
 
     public RestoreFilesCommand(Main main) {
@@ -60,7 +68,7 @@ public final class RestoreFilesCommand implements Callable<Integer> {
         FileBackup.warmUp(); // native bindings load while the repository opens
         int threads = job.threads();
         if (marker != null && !marker.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,127}")) {
-            throw new IllegalArgumentException("--marker is a plain name (letters, digits, '.', '_', '-'), not '"
+            throw new UsageException("--marker is a plain name (letters, digits, '.', '_', '-'), not '"
                     + marker + "'");
         }
         Path abs = target.toAbsolutePath().normalize();
@@ -68,7 +76,7 @@ public final class RestoreFilesCommand implements Callable<Integer> {
         Snapshots.Stored snap;
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, true);
-            snap = new Snapshots(repo).find(snapshot, s -> Snapshot.KIND_FILES.equals(s.kind()));
+            snap = new Snapshots(repo).resolve(snapshot, filter.filter(Snapshot.KIND_FILES));
             try (ProgressReporter progress = main.progress("restore", 0)) {
                 r = new FileRestore(repo, snap, threads, overwrite).run(abs, include, progress);
             }
@@ -83,7 +91,7 @@ public final class RestoreFilesCommand implements Callable<Integer> {
             Files.write(tmp, (snap.id() + "\n").getBytes(StandardCharsets.UTF_8));
             Files.move(tmp, dir.resolve(marker), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         }
-        if (job.json()) {
+        if (main.json()) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("snapshot_id", snap.id());
             m.put("target", abs.toString());

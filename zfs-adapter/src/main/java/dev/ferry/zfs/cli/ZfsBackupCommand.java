@@ -6,6 +6,7 @@ import dev.ferry.cli.ExitCodes;
 import dev.ferry.cli.JobOptions;
 import dev.ferry.cli.Main;
 import dev.ferry.cli.Summaries;
+import dev.ferry.cli.VolumeOption;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryLock;
 import dev.ferry.store.Store;
@@ -19,8 +20,9 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "zfs", mixinStandardHelpOptions = true, description = {
-        "Back up a zvol, or a volume image file in a filesystem dataset (--file), from a new ZFS snapshot.",
+@Command(name = "zfs", description = {
+        "Back up a zvol, or a volume image file in a filesystem dataset, from a new ZFS snapshot.",
+        "With --file, the volume is an image file inside the filesystem dataset DATASET.",
         "Takes DATASET@ferry-<UTC time>; if an earlier Ferry snapshot of DATASET is backed up in the repository,",
         "reads only the blocks 'zfs send -i' says changed since then. Afterwards Ferry's older snapshots of",
         "DATASET are deleted (--keep-local keeps more); snapshots Ferry did not make are never touched."})
@@ -42,6 +44,9 @@ final class ZfsBackupCommand implements Callable<Integer> {
     BlockOptions block;
 
     @Mixin
+    VolumeOption volumeName;
+
+    @Mixin
     JobOptions job;
 
     ZfsBackupCommand(Main main) {
@@ -51,6 +56,7 @@ final class ZfsBackupCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Map<String, String> tagMap = block.tags();
+        String name = volumeName.name();
         Integer bs = block.blockSize();
         int threads = job.threads();
         ZfsVolume volume = new ZfsVolume(dataset, file);
@@ -62,14 +68,14 @@ final class ZfsBackupCommand implements Callable<Integer> {
                 EngineBackup.Result r;
                 try {
                     r = new EngineBackup(repo, new EngineBackup.Request(engine, volume.name(), keepLocal, bs, tagMap,
-                            threads, lock, main.clock(), main.hostname())).run(total -> main.progress("backup", total));
+                            threads, lock, main.clock(), main.hostname(), name)).run(total -> main.progress("backup", total));
                 } finally {
                     repo.close();
                 }
                 for (String w : r.warnings()) {
                     main.err().println("ferry: warning: " + w);
                 }
-                if (job.json()) {
+                if (main.json()) {
                     Map<String, Object> m = Summaries.backupJson(r.backup(), r.parent());
                     m.put("zfs_snapshot", volume.dataset() + "@" + r.snapshot().name());
                     m.put("base_snapshot", r.base() == null ? null : volume.dataset() + "@" + r.base().name());

@@ -2,6 +2,7 @@ package dev.ferry.zfs.cli;
 
 import dev.ferry.cli.ExitCodes;
 import dev.ferry.cli.Main;
+import dev.ferry.cli.UsageException;
 import dev.ferry.zfs.Zfs;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -10,8 +11,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "zfs", mixinStandardHelpOptions = true, description = {
-        "Make TARGET a clone of the local snapshot DATASET@SNAPSHOT: a restore in seconds with no data copied.",
+@Command(name = "zfs", description = {
+        "Make a new dataset or zvol from a local ZFS snapshot, without copying data.",
+        "TARGET becomes a clone of DATASET@SNAPSHOT: a restore in seconds with no data copied.",
         "Needs no repository. The snapshot cannot be deleted while the clone exists."})
 final class ZfsCloneCommand implements Callable<Integer> {
     private final Main main;
@@ -25,9 +27,6 @@ final class ZfsCloneCommand implements Callable<Integer> {
     @Option(names = "-o", paramLabel = "PROPERTY=VALUE", description = "Set a property on the clone (repeatable).")
     Map<String, String> properties = new LinkedHashMap<>();
 
-    @Option(names = "--json", description = "Print a JSON summary instead of text.")
-    boolean json;
-
     ZfsCloneCommand(Main main) {
         this.main = main;
     }
@@ -35,12 +34,12 @@ final class ZfsCloneCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (!snapshot.contains("@")) {
-            throw new IllegalArgumentException("name the snapshot as DATASET@SNAPSHOT, not '" + snapshot + "'");
+            throw new UsageException("name the snapshot as DATASET@SNAPSHOT, not '" + snapshot + "'");
         }
         Zfs.checkName(snapshot);
         Zfs.checkName(target);
         if (target.contains("@")) {
-            throw new IllegalArgumentException("the clone's name is a dataset, not a snapshot: '" + target + "'");
+            throw new UsageException("the clone's name is a dataset, not a snapshot: '" + target + "'");
         }
         String pool = snapshot.substring(0, snapshot.indexOf('/') < 0 ? snapshot.indexOf('@') : snapshot.indexOf('/'));
         if (!target.equals(pool) && !target.startsWith(pool + "/")) {
@@ -56,7 +55,7 @@ final class ZfsCloneCommand implements Callable<Integer> {
         }
         zfs.clone(snapshot, target, properties);
         Zfs.Dataset c = zfs.get(target);
-        if (json) {
+        if (main.json()) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("origin", snapshot);
             m.put("target", target);

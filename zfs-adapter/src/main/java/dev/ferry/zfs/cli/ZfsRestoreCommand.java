@@ -3,6 +3,7 @@ package dev.ferry.zfs.cli;
 import dev.ferry.block.BlockRestore;
 import dev.ferry.block.EngineBackup;
 import dev.ferry.cli.ExitCodes;
+import dev.ferry.cli.FilterOptions;
 import dev.ferry.cli.JobOptions;
 import dev.ferry.cli.Main;
 import dev.ferry.cli.Summaries;
@@ -10,6 +11,7 @@ import dev.ferry.engine.RestoreTarget;
 import dev.ferry.progress.ProgressReporter;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.Snapshot;
+import dev.ferry.repo.SnapshotFilter;
 import dev.ferry.repo.Snapshots;
 import dev.ferry.store.Store;
 import dev.ferry.zfs.Zfs;
@@ -22,14 +24,16 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "zfs", mixinStandardHelpOptions = true, description = {
-        "Restore a block snapshot into a new zvol TARGET, or into a file of the filesystem dataset TARGET",
-        "(--file; the dataset is created if missing). An existing target is only overwritten with --force."})
+@Command(name = "zfs", description = {
+        "Restore a block snapshot into a zvol, or into a file of a filesystem dataset.",
+        "TARGET is a new zvol, or with --file a filesystem dataset (created if missing). An existing target is",
+        "only overwritten with --force."})
 final class ZfsRestoreCommand implements Callable<Integer> {
     private final Main main;
 
-    @Parameters(index = "0", paramLabel = "ID|latest",
-            description = "Snapshot id (prefix), or 'latest': the newest ZFS backup (of --from if given).")
+    @Parameters(index = "0", paramLabel = "ID|latest", description = {
+            "Snapshot id (prefix), or 'latest': the newest ZFS backup of one volume (--from, --volume, --host",
+            "say which where the repository holds several)."})
     String snapshot;
 
     @Parameters(index = "1", paramLabel = "TARGET", description = "The zvol or filesystem dataset to restore into.")
@@ -40,6 +44,9 @@ final class ZfsRestoreCommand implements Callable<Integer> {
 
     @Option(names = "--from", paramLabel = "DATASET", description = "With 'latest': the dataset that was backed up.")
     String from;
+
+    @Mixin
+    FilterOptions filter;
 
     @Option(names = "--force", description = "Overwrite an existing target.")
     boolean force;
@@ -58,12 +65,12 @@ final class ZfsRestoreCommand implements Callable<Integer> {
         ZfsEngine engine = new ZfsEngine(Zfs.fromEnvironment(main.env()));
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, true);
-            Snapshots.Stored snap = new Snapshots(repo).find(snapshot, s -> {
-                Map<String, String> e = s.engine();
-                return Snapshot.KIND_BLOCK.equals(s.kind()) && (!"latest".equals(snapshot) || e != null
-                        && engine.name().equals(e.get(EngineBackup.ENGINE))
-                        && (from == null || from.equals(e.get(ZfsEngine.DATASET))));
-            });
+            SnapshotFilter f = filter.filter(Snapshot.KIND_BLOCK).withEngineFact(EngineBackup.ENGINE, engine.name());
+            if (from != null) {
+                f = f.withEngineFact(ZfsEngine.DATASET, from);
+            }
+            Snapshots.Stored snap = new Snapshots(repo).resolve(snapshot, "latest".equals(snapshot) ? f
+                    : filter.filter(Snapshot.KIND_BLOCK));
             long size = snap.snapshot().volume().size();
             Map<String, String> options = new LinkedHashMap<>();
             options.put("force", Boolean.toString(force));
@@ -78,7 +85,7 @@ final class ZfsRestoreCommand implements Callable<Integer> {
                 t.finish(true);
             }
             String where = file == null ? target : target + " (" + file + ")";
-            if (job.json()) {
+            if (main.json()) {
                 Map<String, Object> m = Summaries.restoreJson(r, snap, where);
                 m.put("dataset", target);
                 m.put("file", file);
