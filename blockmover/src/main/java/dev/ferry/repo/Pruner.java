@@ -65,8 +65,8 @@ public final class Pruner {
     public Result run(String hostname, boolean dryRun) throws IOException {
         try (RepositoryLock lock = RepositoryLock.acquire(store, "prune", hostname, clock)) {
             for (RepositoryLock.Found f : RepositoryLock.list(store)) {
-                if (!f.name().equals(lock.name()) && !f.isStale(clock.instant()) && f.info() != null
-                        && "prune".equals(f.info().operation())) {
+                if (!f.name().equals(lock.name()) && !f.isStale(clock.instant(), lock.processes())
+                        && f.info() != null && "prune".equals(f.info().operation())) {
                     throw new RepositoryException("another prune is running: " + f.describe() + "; try again later");
                 }
             }
@@ -177,10 +177,11 @@ public final class Pruner {
             if (f.name().equals(lock.name())) {
                 continue;
             }
-            if (f.isStale(now)) {
+            RepositoryLock.Staleness staleness = f.staleness(now, lock.processes());
+            if (staleness.stale()) {
                 store.delete(f.name());
                 locksRemoved++;
-                log.info("removed stale lock {}", f.describe());
+                log.info("removed stale lock {}: {}", f.describe(), staleness.reason());
             } else {
                 running.add(f.describe());
             }

@@ -1,5 +1,6 @@
 package dev.ferry.repo;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.core.JacksonException;
 import dev.ferry.crypto.Hashes;
 import dev.ferry.store.NoSuchObjectException;
@@ -12,7 +13,10 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Objects;
+import java.util.OptionalLong;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -22,8 +26,10 @@ import org.slf4j.LoggerFactory;
 /**
  * A lock object {@code locks/<random id>}: announces a running backup or prune. Locks never exclude writers
  * from each other; they tell prune that a backup is running, so prune deletes no pack while one could still
- * need it (see docs/FORMAT.md). The holder rewrites its lock every {@link #REFRESH} so it stays fresh; a lock
- * not refreshed for {@link #STALE} belongs to a process that died and is ignored (and removed by prune).
+ * need it (see docs/FORMAT.md). The holder rewrites its lock every {@link #REFRESH} so it stays fresh. A lock
+ * is stale (its holder died; prune and {@code ferry unlock} remove it) when it was not refreshed for
+ * {@link #STALE}, or at once when it names a process of our own process table (same host, boot and pid
+ * namespace) that is gone or whose pid now belongs to a process that started at another time.
  */
 public final class RepositoryLock implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RepositoryLock.class);
@@ -31,21 +37,92 @@ public final class RepositoryLock implements AutoCloseable {
     public static final Duration REFRESH = Duration.ofMinutes(2);
     public static final Duration STALE = Duration.ofMinutes(15);
 
-    /** The content of a lock object (plain JSON). */
-    public record Info(String operation, String hostname, long pid, String created, String refreshed) {
+    /**
+     * The content of a lock object (plain JSON). The holder's process facts ({@code bootId}, {@code pidNamespace},
+     * {@code timeNamespace}, {@code startTicks}; see {@link ProcessTable}) are absent where they were not known
+     * and in locks of Ferry versions before them.
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Info(String operation, String hostname, long pid, String created, String refreshed,
+                       String bootId, Long pidNamespace, Long timeNamespace, Long startTicks) {
         Instant refreshedAt() {
             return Instant.parse(refreshed);
         }
+
+        Info withRefreshed(String time) {
+            return new Info(operation, hostname, pid, created, time, bootId, pidNamespace, timeNamespace, startTicks);
+        }
+
+        /** Whether the holder ran in {@code table}, so its pid can be looked up there. */
+        boolean ranIn(ProcessTable table) {
+            ProcessTable.Identity id = table.identity();
+            return id != null && table.canLookUp() && startTicks != null && bootId != null && pidNamespace != null
+                    && id.hostname().equals(hostname) && id.bootId().equals(bootId)
+                    && id.pidNamespace() == pidNamespace && Objects.equals(id.timeNamespace(), timeNamespace);
+        }
+    }
+
+    /** Whether a lock is stale, and why, in words for the user. */
+    public record Staleness(boolean stale, String reason) {
     }
 
     /** A lock found in the store; {@code info} is null for a lock that cannot be read (counted as live). */
     public record Found(String name, Info info) {
-        public boolean isStale(Instant now) {
-            return info != null && info.refreshedAt().plus(STALE).isBefore(now);
+        /** Whether the lock is stale at {@code now}, judged from {@code local}, the process table we see. */
+        public boolean isStale(Instant now, ProcessTable local) {
+            return staleness(now, local).stale();
+        }
+
+        /**
+         * The one rule for stale locks (docs/FORMAT.md, "Locks"): unreadable locks are live; a lock not refreshed
+         * for {@link #STALE} is stale; a lock whose holder ran in {@code local} is stale at once when its pid is
+         * gone or belongs to a process with another start time. A holder that cannot be looked up keeps the
+         * 15-minute rule.
+         */
+        public Staleness staleness(Instant now, ProcessTable local) {
+            if (info == null) {
+                return new Staleness(false, "unreadable, so it counts as running; if no backup or prune runs, remove "
+                        + "it with 'ferry unlock --remove-all'");
+            }
+            Instant staleAt = info.refreshedAt().plus(STALE);
+            if (staleAt.isBefore(now)) {
+                return new Staleness(true, "not refreshed since " + info.refreshed() + " (more than "
+                        + STALE.toMinutes() + " minutes)");
+            }
+            String fresh = "refreshed " + info.refreshed() + ", stale after " + staleAt + " unless refreshed";
+            if (!info.ranIn(local)) {
+                if (!Objects.equals(info.hostname(), local.hostname())) {
+                    return new Staleness(false, "other host " + info.hostname() + ": " + fresh);
+                }
+                if (info.startTicks() == null) {
+                    return new Staleness(false, "no process facts in the lock (older Ferry): " + fresh);
+                }
+                if (local.identity() == null || !local.canLookUp()) {
+                    return new Staleness(false, "processes of this host cannot be looked up here: " + fresh);
+                }
+                return new Staleness(false, "another boot or pid namespace of host " + info.hostname() + ": "
+                        + fresh);
+            }
+            OptionalLong started;
+            try {
+                started = local.startTicks(info.pid());
+            } catch (IOException | RuntimeException e) {
+                return new Staleness(false, "pid " + info.pid() + " cannot be looked up (" + e.getMessage() + "): "
+                        + fresh);
+            }
+            if (started.isEmpty()) {
+                return new Staleness(true, "its process (pid " + info.pid() + ") is gone from this host");
+            }
+            if (started.getAsLong() != info.startTicks()) {
+                return new Staleness(true, "pid " + info.pid() + " of this host is now another process (started at "
+                        + "tick " + started.getAsLong() + ", the holder at tick " + info.startTicks() + ")");
+            }
+            return new Staleness(false, "live on this host: pid " + info.pid() + " since " + info.created());
         }
 
         public String describe() {
-            return info == null ? name + " (unreadable; remove it by hand if no backup or prune runs)"
+            return info == null
+                    ? name + " (unreadable; if no backup or prune runs, 'ferry unlock --remove-all' removes it)"
                     : info.operation() + " on " + info.hostname() + " (pid " + info.pid() + "), refreshed "
                     + info.refreshed();
         }
@@ -55,25 +132,40 @@ public final class RepositoryLock implements AutoCloseable {
     private final String name;
     private final Clock clock;
     private final Info base;
+    private final ProcessTable processes;
     private final ScheduledExecutorService refresher;
     private volatile IOException refreshFailure;
 
-    private RepositoryLock(Store store, String name, Clock clock, Info base) {
+    private RepositoryLock(Store store, String name, Clock clock, Info base, ProcessTable processes) {
         this.store = store;
         this.name = name;
         this.clock = clock;
         this.base = base;
+        this.processes = processes;
         this.refresher = Executors.newSingleThreadScheduledExecutor(Threads.daemon("ferry-lock-refresh"));
     }
 
     /** Writes a lock for {@code operation} and keeps it fresh until {@link #close()}. */
     public static RepositoryLock acquire(Store store, String operation, String hostname, Clock clock)
             throws IOException {
+        return acquire(store, operation, hostname, clock, ProcessTable.local(hostname));
+    }
+
+    /**
+     * Writes a lock for {@code operation}, with the facts {@code processes} knows about this process, and keeps it
+     * fresh until {@link #close()}.
+     */
+    public static RepositoryLock acquire(Store store, String operation, String hostname, Clock clock,
+                                         ProcessTable processes) throws IOException {
         byte[] id = new byte[16];
         new SecureRandom().nextBytes(id);
         String now = clock.instant().toString();
-        Info info = new Info(operation, hostname, ProcessHandle.current().pid(), now, now);
-        RepositoryLock lock = new RepositoryLock(store, PREFIX + Hashes.hex(id), clock, info);
+        ProcessTable.Identity self = processes.identity();
+        Info info = self == null || !hostname.equals(self.hostname())
+                ? new Info(operation, hostname, processes.selfPid(), now, now, null, null, null, null)
+                : new Info(operation, hostname, processes.selfPid(), now, now, self.bootId(), self.pidNamespace(),
+                        self.timeNamespace(), processes.selfStartTicks());
+        RepositoryLock lock = new RepositoryLock(store, PREFIX + Hashes.hex(id), clock, info, processes);
         lock.write(now);
         long period = REFRESH.toSeconds();
         lock.refresher.scheduleAtFixedRate(lock::refresh, period, period, TimeUnit.SECONDS);
@@ -84,10 +176,14 @@ public final class RepositoryLock implements AutoCloseable {
         return name;
     }
 
+    /** The process table this lock's holder sees: the one other locks are judged from. */
+    public ProcessTable processes() {
+        return processes;
+    }
+
     private void write(String refreshed) throws IOException {
-        Info i = new Info(base.operation(), base.hostname(), base.pid(), base.created(), refreshed);
         try {
-            store.put(name, Json.MAPPER.writeValueAsBytes(i));
+            store.put(name, Json.MAPPER.writeValueAsBytes(base.withRefreshed(refreshed)));
         } catch (JacksonException e) {
             throw new IllegalStateException(e);
         }
@@ -128,6 +224,31 @@ public final class RepositoryLock implements AutoCloseable {
                 info = null;
             }
             out.add(new Found(o.name(), info));
+        }
+        return out;
+    }
+
+    /** One lock as {@link #unlock} found it: whether it is (or, in a dry run, would be) removed, and why. */
+    public record Unlocked(Found lock, Staleness staleness, boolean removed) {
+    }
+
+    /**
+     * Removes the stale locks, judged from {@code local} at {@code now}, or every lock with {@code removeAll};
+     * a dry run removes nothing. Returns every lock found, by name.
+     */
+    public static List<Unlocked> unlock(Store store, Instant now, ProcessTable local, boolean removeAll,
+                                        boolean dryRun) throws IOException {
+        List<Found> found = new ArrayList<>(list(store));
+        found.sort(Comparator.comparing(Found::name));
+        List<Unlocked> out = new ArrayList<>();
+        for (Found f : found) {
+            Staleness s = f.staleness(now, local);
+            boolean remove = removeAll || s.stale();
+            if (remove && !dryRun) {
+                store.delete(f.name());
+                log.info("removed lock {}: {}", f.describe(), s.reason());
+            }
+            out.add(new Unlocked(f, s, remove));
         }
         return out;
     }

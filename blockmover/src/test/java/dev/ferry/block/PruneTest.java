@@ -4,8 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.ferry.engine.ChangedRanges;
+import dev.ferry.repo.Json;
+import dev.ferry.repo.ProcessTable;
 import dev.ferry.repo.Pruner;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryException;
@@ -197,6 +200,41 @@ class PruneTest {
         assertEquals(1, p.locksRemoved());
         assertFalse(store.exists(dead.name()));
         assertFalse(store.exists(orphan));
+    }
+
+    @Test
+    void aLockLeftByABackupKilledWithSigkillHoldsNothingBack() throws Exception {
+        ProcessTable here = ProcessTable.local("test-host");
+        assumeTrue(here.canLookUp(), "needs a readable Linux /proc");
+        Path a = dir.resolve("a.img");
+        Fixtures.writeVolume(a, 2L << 20, 256 << 10, 8);
+        new Snapshots(repo).delete(Fixtures.backup(repo, a, BS, null, null).snapshot().id());
+        // a backup process of this host, with the lock it wrote
+        Process backup = new ProcessBuilder("sleep", "600").start();
+        try {
+            ProcessTable.Identity id = here.identity();
+            String now = Instant.now().toString();
+            String lock = RepositoryLock.PREFIX + "5e".repeat(16);
+            store.put(lock, Json.MAPPER.writeValueAsBytes(new RepositoryLock.Info("backup", "test-host",
+                    backup.pid(), now, now, id.bootId(), id.pidNamespace(), id.timeNamespace(),
+                    here.startTicks(backup.pid()).getAsLong())));
+            Pruner.Result running = prune(Fixtures.open(store));
+            assertEquals(0, running.packsDeleted(), running.toString());
+            assertTrue(running.packsDeferred() > 0, running.toString());
+            assertTrue(running.runningLocks().get(0).contains("pid " + backup.pid()), running.toString());
+
+            backup.destroyForcibly(); // SIGKILL: the lock stays behind, fresh
+            assertTrue(backup.waitFor(30, TimeUnit.SECONDS));
+            assertTrue(store.exists(lock));
+            Pruner.Result after = prune(Fixtures.open(store));
+            assertEquals(1, after.locksRemoved(), after.toString());
+            assertFalse(store.exists(lock));
+            assertEquals(running.packsDeferred(), after.packsDeleted(), "deleted at once, not in 15 minutes");
+            assertEquals(0, after.packsDeferred());
+            assertTrue(packs().isEmpty(), "no snapshot is left, so no pack is: " + packs());
+        } finally {
+            backup.destroyForcibly();
+        }
     }
 
     @Test

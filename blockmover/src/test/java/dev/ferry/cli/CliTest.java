@@ -2,15 +2,22 @@ package dev.ferry.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.ferry.repo.BlobType;
+import dev.ferry.repo.Json;
+import dev.ferry.repo.ProcessTable;
 import dev.ferry.repo.KeySource;
 import dev.ferry.repo.Repository;
+import dev.ferry.repo.RepositoryLock;
 import dev.ferry.store.LocalStore;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -248,5 +255,65 @@ class CliTest {
         assertTrue(r.err().contains("reading all data of 1 packs"), r.toString());
         assertTrue(new String(Files.readAllBytes(repoDir.resolve("config")), StandardCharsets.UTF_8)
                 .contains("\"format\" : \"ferry-repository\""));
+    }
+
+    @Test
+    void unlockRemovesStaleLocksAndRemoveAllRemovesEvery() throws Exception {
+        ProcessTable here = ProcessTable.local("cli-host");
+        assumeTrue(here.canLookUp(), "needs a readable Linux /proc");
+        cli.env.put("FERRY_HOSTNAME", "cli-host");
+        assertEquals(0, init().exitCode());
+        CliRunner.Result none = cli.run("unlock");
+        assertEquals(0, none.exitCode(), none.toString());
+        assertEquals("no locks in the repository\n", none.out(), none.toString());
+
+        LocalStore store = new LocalStore(repoDir);
+        ProcessTable.Identity id = here.identity();
+        Instant now = Instant.now();
+        Process backup = new ProcessBuilder("sleep", "600").start();
+        long ticks = here.startTicks(backup.pid()).getAsLong();
+        backup.destroyForcibly();
+        assertTrue(backup.waitFor(30, TimeUnit.SECONDS));
+        putLock(store, "dead", new RepositoryLock.Info("backup", "cli-host", backup.pid(), now.toString(),
+                now.toString(), id.bootId(), id.pidNamespace(), id.timeNamespace(), ticks));
+        putLock(store, "fresh", new RepositoryLock.Info("backup", "node-2", 1, now.toString(), now.toString(),
+                "b", 1L, null, 5L));
+        String old = now.minus(Duration.ofHours(1)).toString();
+        putLock(store, "old", new RepositoryLock.Info("prune", "node-2", 1, old, old, null, null, null, null));
+        store.put("locks/unreadable", "{ not json".getBytes(StandardCharsets.UTF_8));
+
+        CliRunner.Result dry = cli.run("unlock", "--dry-run");
+        assertEquals(0, dry.exitCode(), dry.toString());
+        assertTrue(dry.out().contains("would remove locks/dead: backup on cli-host (pid " + backup.pid() + ")"),
+                dry.toString());
+        assertTrue(dry.out().endsWith("2 lock(s) would be removed, 2 kept\n"), dry.toString());
+        assertEquals(4, store.list("locks/").size());
+
+        CliRunner.Result r = cli.run("unlock");
+        assertEquals(0, r.exitCode(), r.toString());
+        assertTrue(r.out().contains("removed locks/dead: backup on cli-host (pid " + backup.pid() + ")"
+                + ", refreshed " + now + "\n    its process (pid " + backup.pid() + ") is gone from this host"),
+                r.toString());
+        assertTrue(r.out().contains("removed locks/old: prune on node-2 (pid 1), refreshed " + old
+                + "\n    not refreshed since " + old), r.toString());
+        assertTrue(r.out().contains("kept locks/fresh: backup on node-2 (pid 1), refreshed " + now
+                + "\n    other host node-2: refreshed " + now), r.toString());
+        assertTrue(r.out().contains("kept locks/unreadable\n    unreadable, so it counts as running; if no backup or "
+                + "prune runs, remove it with 'ferry unlock --remove-all'"), r.toString());
+        assertTrue(r.out().endsWith("2 lock(s) removed, 2 kept\n"), r.toString());
+        assertEquals("", r.err(), r.toString());
+        assertEquals(2, store.list("locks/").size());
+
+        CliRunner.Result all = cli.run("unlock", "--remove-all");
+        assertEquals(0, all.exitCode(), all.toString());
+        assertTrue(all.out().endsWith("2 lock(s) removed, 0 kept\n"), all.toString());
+        assertTrue(all.err().contains("warning: --remove-all removed locks that may belong to running backups"),
+                all.toString());
+        assertTrue(store.list("locks/").isEmpty());
+        assertEquals("no locks in the repository\n", cli.run("unlock").out());
+    }
+
+    private static void putLock(LocalStore store, String name, RepositoryLock.Info info) throws Exception {
+        store.put(RepositoryLock.PREFIX + name, Json.MAPPER.writeValueAsBytes(info));
     }
 }
