@@ -1,9 +1,9 @@
 package dev.ferry.cli;
 
+import dev.ferry.progress.ProgressReporter;
 import dev.ferry.repo.Pruner;
 import dev.ferry.repo.Repository;
 import dev.ferry.store.Store;
-import dev.ferry.util.Sizes;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -12,7 +12,8 @@ import picocli.CommandLine.ParentCommand;
 @Command(name = "prune", description = {
         "Delete data no snapshot refers to.",
         "Safe while backups run: packs a running backup may need stay until a later prune. Packs with at",
-        "least --repack-share of unused bytes are rewritten."})
+        "least --repack-share of unused bytes are rewritten.",
+        "A dry run prints the same figures the real run would, with 'would'."})
 final class PruneCommand implements Callable<Integer> {
     @ParentCommand
     Main main;
@@ -24,6 +25,9 @@ final class PruneCommand implements Callable<Integer> {
             description = "Rewrite packs with at least this share of unused bytes (default: ${DEFAULT-VALUE}).")
     int repackPercent = (int) (Pruner.DEFAULT_REPACK_SHARE * 100);
 
+    @Option(names = "--json", description = "Print a JSON summary instead of text.")
+    boolean json;
+
     @Override
     public Integer call() throws Exception {
         if (repackPercent < 1 || repackPercent > 100) {
@@ -31,29 +35,20 @@ final class PruneCommand implements Callable<Integer> {
         }
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, true);
-            report(main, new Pruner(repo, main.clock(), repackPercent / 100.0).run(main.hostname(), dryRun));
+            Pruner.Result r;
+            try (ProgressReporter progress = main.progress("prune", 0)) {
+                r = new Pruner(repo, main.clock(), repackPercent / 100.0, progress).run(main.hostname(), dryRun);
+            }
+            if (json) {
+                main.printJson(r.json());
+            } else {
+                report(main, r);
+            }
         }
         return ExitCodes.OK;
     }
 
     static void report(Main main, Pruner.Result r) {
-        main.out.printf("%d snapshot(s) refer to data in %d pack(s) of %s%n", r.snapshots(), r.packsBefore(),
-                Sizes.human(r.bytesBefore()));
-        if (r.dryRun()) {
-            main.out.printf("would delete %d pack(s) (%s) and rewrite %d%n", r.packsDeleted(),
-                    Sizes.human(r.bytesDeleted()), r.packsRepacked());
-            return;
-        }
-        main.out.printf("deleted %d pack(s) (%s); rewrote %d pack(s) (%s copied); replaced %d index file(s)%n",
-                r.packsDeleted(), Sizes.human(r.bytesDeleted()), r.packsRepacked(), Sizes.human(r.bytesRewritten()),
-                r.indexFilesReplaced());
-        if (r.packsDeferred() > 0) {
-            main.out.printf("%d pack(s) (%s) are no longer used but stay while a backup runs: %s%n",
-                    r.packsDeferred(), Sizes.human(r.bytesDeferred()), String.join("; ", r.runningLocks()));
-            main.out.println("run prune again when no backup is running to delete them");
-        }
-        if (r.locksRemoved() > 0) {
-            main.out.printf("removed %d stale lock(s) of processes that died%n", r.locksRemoved());
-        }
+        r.summary().forEach(main.out::println);
     }
 }

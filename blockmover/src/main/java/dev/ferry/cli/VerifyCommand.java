@@ -1,9 +1,10 @@
 package dev.ferry.cli;
 
-import dev.ferry.util.Sizes;
+import dev.ferry.progress.ProgressReporter;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.Verifier;
 import dev.ferry.store.Store;
+import dev.ferry.util.Sizes;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -31,11 +32,14 @@ final class VerifyCommand implements Callable<Integer> {
         }
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, false);
-            Verifier.Report r = new Verifier(repo, msg -> {
-                if (main.progress()) {
-                    main.err.println(msg);
-                }
-            }).verify(readData, threads);
+            Verifier.Report r;
+            try (ProgressReporter progress = main.progress("verify", 0)) {
+                r = new Verifier(repo, msg -> {
+                    if (main.progress()) {
+                        main.err.println(msg);
+                    }
+                }, progress).verify(readData, threads);
+            }
             for (String w : r.warnings()) {
                 main.out.println("warning: " + w);
             }

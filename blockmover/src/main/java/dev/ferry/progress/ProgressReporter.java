@@ -13,7 +13,7 @@ import java.util.concurrent.atomic.LongAdder;
 import java.util.function.LongSupplier;
 
 /**
- * Shows how far a long operation (a backup or a restore) has got.
+ * Shows how far a long operation (a backup, a restore, a verify, a prune) has got.
  *
  * <p>On a terminal it redraws one line about every 200 ms:
  * <pre>backup [#########.............]  45% 920.0 MiB/2.0 GiB 210.3 MiB/s ETA 5s</pre>
@@ -23,7 +23,13 @@ import java.util.function.LongSupplier;
  * and a final line at close only if it printed at least one before, so short runs in scripts stay quiet.
  *
  * <p>The rate is measured over the last {@value #RATE_WINDOW_SECONDS} seconds; the final line shows the average
- * over the whole run and how long it took. A total of 0 means "not known": the line then shows only bytes and rate.
+ * over the whole run (or phase, below) and how long it took. A total of 0 means "not known": the line then shows only bytes and rate.
+ *
+ * <p>An operation in steps announces each with {@link #phase}: the line then names the phase, and counts bytes
+ * or items from zero toward the phase's total, with its own rate and ETA:
+ * <pre>prune deleting: 50% 20 of 40 packs, 8.0 packs/s, ETA 3s</pre>
+ * Each phase ends as a whole run does: its final line is drawn (terminal) or printed (after plain lines of that
+ * phase) before the next phase's line begins; a phase too short to have been shown leaves no line.
  *
  * <p>{@link #start} reports from a daemon thread. The public constructor starts no thread; whoever builds a reporter
  * that way calls {@link #tick()} when it wants a line drawn.
@@ -46,14 +52,21 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
     private final long intervalNanos;
     private final long tickNanos;
     private final LongSupplier nanoTime;
-    private final long startNanos;
     private final LongAdder done = new LongAdder();
     private volatile long total;
+    /** The phase's name, or null before the first phase. */
+    private volatile String label;
+    /** What the phase counts: null for bytes, else a plural noun ("packs"). */
+    private volatile String items;
 
     // guarded by this
     private final ArrayDeque<Sample> samples = new ArrayDeque<>();
+    private long phaseStartNanos;
     private long lastLineNanos;
+    /** Plain lines printed in the current phase. */
     private int plainLines;
+    /** Whether the current phase's line was drawn on the terminal. */
+    private boolean drawn;
     private int drawnWidth;
     private boolean closed;
     private ScheduledExecutorService scheduler;
@@ -80,9 +93,9 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
         this.intervalNanos = interval.toNanos();
         this.tickNanos = terminal ? TERMINAL_TICK_NANOS : Math.min(intervalNanos, MAX_PLAIN_TICK_NANOS);
         this.total = checkTotal(totalBytes);
-        this.startNanos = nanoTime.getAsLong();
-        this.lastLineNanos = startNanos;
-        samples.add(new Sample(startNanos, 0));
+        this.phaseStartNanos = nanoTime.getAsLong();
+        this.lastLineNanos = phaseStartNanos;
+        samples.add(new Sample(phaseStartNanos, 0));
     }
 
     /** Starts reporting from a daemon thread, with plain lines every {@link #DEFAULT_INTERVAL}. */
@@ -117,8 +130,37 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
     }
 
     @Override
-    public void advance(long bytes) {
-        done.add(bytes);
+    public void advance(long amount) {
+        done.add(amount);
+    }
+
+    /**
+     * Ends the current phase (its final line, if it was shown) and starts counting {@code label} from zero toward
+     * {@code total} (0: not known), in bytes when {@code items} is null, else in {@code items}. Does nothing once
+     * closed.
+     */
+    @Override
+    public synchronized void phase(String label, long total, String items) {
+        Objects.requireNonNull(label, "label");
+        long checked = checkTotal(total);
+        if (closed) {
+            return;
+        }
+        long now = nanoTime.getAsLong();
+        try {
+            endPhase(now);
+        } catch (RuntimeException e) {
+            // as in close(): a progress line is not worth failing the operation for
+        }
+        this.label = label;
+        this.items = items;
+        this.total = checked;
+        done.reset();
+        samples.clear();
+        samples.add(new Sample(now, 0));
+        phaseStartNanos = now;
+        plainLines = 0;
+        drawn = false;
     }
 
     /** Replaces the total, for operations that learn their size once under way; 0 means not known. */
@@ -126,12 +168,19 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
         total = checkTotal(totalBytes);
     }
 
+    /** What the current phase (or the whole run, without phases) has counted: bytes, or items. */
     public long bytesDone() {
         return done.sum();
     }
 
+    /** The current phase's total (or the whole run's, without phases); 0 when not known. */
     public long totalBytes() {
         return total;
+    }
+
+    /** The current phase's name, or null if no phase was announced. */
+    public String phaseLabel() {
+        return label;
     }
 
     /**
@@ -148,6 +197,7 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
         double rate = windowRate(now, bytes);
         if (terminal) {
             draw(line(bytes, total, rate, eta(bytes, total, rate)));
+            drawn = true;
         } else if (now - lastLineNanos >= intervalNanos - tickNanos / 2) {
             // the slack absorbs scheduling jitter, which would otherwise make a tick land just short of the interval
             out.println(line(bytes, total, rate, eta(bytes, total, rate)));
@@ -183,19 +233,36 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
             if (!terminal && plainLines == 0) {
                 return;
             }
-            long elapsed = nanoTime.getAsLong() - startNanos;
-            long bytes = done.sum();
-            String line = line(bytes, total, rate(bytes, elapsed), "took " + duration(Math.round(elapsed / 1e9)));
-            if (terminal) {
-                draw(line);
-                out.println();
-            } else {
-                out.println(line);
-            }
-            out.flush();
+            finalLine(nanoTime.getAsLong());
         } catch (RuntimeException e) {
             // the operation's own outcome matters more than its last progress line
         }
+    }
+
+    /**
+     * Ends the line of the phase that is over: as {@link #close()} does, but on a terminal only if the phase was
+     * drawn, and not for the nameless start of a run in phases where nothing was counted (the next phase's line
+     * simply draws over it).
+     */
+    private void endPhase(long now) {
+        if (terminal ? drawn && (label != null || done.sum() > 0) : plainLines > 0) {
+            finalLine(now);
+        }
+    }
+
+    /** The phase's (or run's) last line: its count, average rate and duration. */
+    private void finalLine(long now) {
+        long elapsed = now - phaseStartNanos;
+        long bytes = done.sum();
+        String line = line(bytes, total, rate(bytes, elapsed), "took " + duration(Math.round(elapsed / 1e9)));
+        if (terminal) {
+            draw(line);
+            out.println();
+            drawnWidth = 0;
+        } else {
+            out.println(line);
+        }
+        out.flush();
     }
 
     /** The reporting thread, if {@link #start} made one. */
@@ -236,17 +303,24 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
     }
 
     private String line(long bytes, long total, double rate, String timing) {
-        String rateText = (Double.isNaN(rate) ? "--" : Sizes.human(Math.round(rate))) + "/s";
+        String items = this.items;
+        String unit = items == null ? "" : " " + items;
+        String rateText = (Double.isNaN(rate) ? "--" : items == null ? Sizes.human(Math.round(rate)) : count(rate))
+                + unit + "/s";
+        String label = this.label;
         StringBuilder b = new StringBuilder(80).append(action);
+        if (label != null) {
+            b.append(' ').append(label);
+        }
         if (terminal) {
             if (total > 0) {
                 double fraction = Math.min(1, Math.max(0, (double) bytes / total));
                 int filled = (int) (fraction * BAR_WIDTH);
                 b.append(" [").append("#".repeat(filled)).append(".".repeat(BAR_WIDTH - filled)).append("] ")
                         .append(String.format(Locale.ROOT, "%3d%%", (int) (fraction * 100))).append(' ')
-                        .append(Sizes.human(bytes)).append('/').append(Sizes.human(total));
+                        .append(amount(bytes)).append('/').append(amount(total)).append(unit);
             } else {
-                b.append(' ').append(Sizes.human(bytes));
+                b.append(' ').append(amount(bytes)).append(unit);
             }
             b.append(' ').append(rateText);
             if (timing != null) {
@@ -257,9 +331,9 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
             if (total > 0) {
                 double fraction = Math.min(1, Math.max(0, (double) bytes / total));
                 b.append((int) (fraction * 100)).append("% ")
-                        .append(Sizes.human(bytes)).append(" of ").append(Sizes.human(total));
+                        .append(amount(bytes)).append(" of ").append(amount(total)).append(unit);
             } else {
-                b.append(Sizes.human(bytes));
+                b.append(amount(bytes)).append(unit);
             }
             b.append(", ").append(rateText);
             if (timing != null) {
@@ -267,6 +341,16 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
             }
         }
         return b.toString();
+    }
+
+    /** Bytes as a size ("1.5 MiB"), items as a number. */
+    private String amount(long n) {
+        return items == null ? Sizes.human(n) : Long.toString(n);
+    }
+
+    /** An item rate: one decimal below 10 a second ("2.5"), whole numbers above ("42"). */
+    private static String count(double rate) {
+        return rate < 10 ? String.format(Locale.ROOT, "%.1f", rate) : Long.toString(Math.round(rate));
     }
 
     /** "ETA 1m05s", "ETA --" while the rate is unknown or zero, or null when the total is not known. */

@@ -1,9 +1,13 @@
 package dev.ferry.repo;
 
 import dev.ferry.block.BlockBackup;
+import dev.ferry.progress.ProgressListener;
 import dev.ferry.store.Store;
 import dev.ferry.store.StoreObject;
+import dev.ferry.util.Sizes;
 import java.io.IOException;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -32,26 +36,151 @@ import org.slf4j.LoggerFactory;
  * A backup takes its lock before reading the index and checks, before storing its snapshot, that every chunk
  * it refers to is still indexed ({@link Repository#ensureIndexed}), so no snapshot ever points at a deleted
  * pack.
+ *
+ * <p>A dry run makes the same plan from the same look at the repository (steps 1 and 2) and reports what the
+ * real run would do with it, figure for figure, without writing or deleting anything: the packs it would delete
+ * (unused, rewritten, in no index) or leave while a backup runs, the bytes it would copy, the index files it
+ * would replace, and the unused bytes that stay in packs below the repack threshold. The two differ only if
+ * the repository changes in between.
+ *
+ * <p>Progress goes to a {@link ProgressListener} in phases: "listing" (objects), "reading snapshots"
+ * (snapshots), "reading index files" (files), then in a real run "repacking N packs" (bytes to copy), "checking
+ * for new snapshots" (snapshots) and "deleting" (packs), the last two only when no backup runs.
  */
 public final class Pruner {
     private static final Logger log = LoggerFactory.getLogger(Pruner.class);
     public static final double DEFAULT_REPACK_SHARE = 0.25;
 
-    /** What prune found and did. */
+    /**
+     * What prune found and did, or in a dry run would do; the figures mean the same in both.
+     *
+     * @param snapshots          snapshots read
+     * @param packsBefore        packs listed in {@code data/} at the start (indexed or not)
+     * @param bytesBefore        their size
+     * @param packsDeleted       packs deleted (0 while a backup runs)
+     * @param bytesDeleted       their size
+     * @param packsRepacked      packs whose used chunks were copied into new packs (they are then deleted or
+     *                           deferred with the others)
+     * @param bytesRewritten     bytes copied: the sealed chunks still in use, each once, unless a kept pack has it
+     * @param packsDeferred      packs no longer needed that stay because a backup runs
+     * @param bytesDeferred      their size
+     * @param unusedPacks        of the packs deleted or deferred, those no snapshot used any chunk of
+     * @param repackedPacks      of them, those rewritten
+     * @param unindexedPacks     of them, those no index file names (left by killed backups)
+     * @param packsUsedMeanwhile packs prune meant to delete but kept: snapshots stored while it ran use them
+     * @param indexFilesReplaced index files replaced by one that supersedes them
+     * @param locksRemoved       stale locks of processes that died, removed
+     * @param chunksNamedAgain   chunks of snapshots stored while prune ran, named again in a new index file
+     * @param runningLocks       the live locks that made prune defer deleting
+     * @param packsWithUnused    kept packs that hold unused chunks: under the repack threshold
+     * @param bytesUnused        the size of those unused chunks, which stay
+     * @param repackShare        the repack threshold: the share of a pack's bytes unused at which it is rewritten
+     * @param dryRun             whether nothing was changed
+     */
     public record Result(int snapshots, int packsBefore, long bytesBefore, int packsDeleted, long bytesDeleted,
                          int packsRepacked, long bytesRewritten, int packsDeferred, long bytesDeferred,
+                         int unusedPacks, int repackedPacks, int unindexedPacks, int packsUsedMeanwhile,
                          int indexFilesReplaced, int locksRemoved, int chunksNamedAgain, List<String> runningLocks,
-                         boolean dryRun) {
+                         int packsWithUnused, long bytesUnused, double repackShare, boolean dryRun) {
+        public Result {
+            runningLocks = List.copyOf(runningLocks);
+        }
+
+        /**
+         * The summary as lines of text: the same lines in a dry run and a real one, with "would" where nothing
+         * was done, so that both show the same figures in the same places.
+         */
+        public List<String> summary() {
+            List<String> out = new ArrayList<>();
+            out.add(String.format("%d snapshot(s); %d pack(s) of %s in the repository", snapshots, packsBefore,
+                    Sizes.human(bytesBefore)));
+            if (packsRepacked > 0) {
+                out.add(String.format("%s %d pack(s) with unused chunks: %s %s still in use into new packs",
+                        dryRun ? "would rewrite" : "rewrote", packsRepacked, dryRun ? "copy" : "copied",
+                        Sizes.human(bytesRewritten)));
+            }
+            String why = String.format("%d unused, %d rewritten, %d in no index", unusedPacks, repackedPacks,
+                    unindexedPacks);
+            out.add(String.format("%s %d pack(s) of %s%s", dryRun ? "would delete" : "deleted", packsDeleted,
+                    Sizes.human(bytesDeleted), packsDeleted > 0 ? ": " + why : ""));
+            if (packsDeferred > 0) {
+                out.add(String.format("%d pack(s) of %s (%s) are no longer used but %s while a backup runs: %s",
+                        packsDeferred, Sizes.human(bytesDeferred), why, dryRun ? "would stay" : "stay",
+                        String.join("; ", runningLocks)));
+                out.add("run prune again when no backup is running to delete them");
+            }
+            if (packsUsedMeanwhile > 0) {
+                out.add(String.format("%d pack(s) stay after all: snapshots stored while prune ran use them",
+                        packsUsedMeanwhile));
+            }
+            if (indexFilesReplaced > 0) {
+                out.add(String.format("%s %d index file(s) with one", dryRun ? "would replace" : "replaced",
+                        indexFilesReplaced));
+            }
+            if (packsWithUnused > 0) {
+                out.add(String.format("%s unused in %d pack(s) %s: under the %s%% repack threshold",
+                        Sizes.human(bytesUnused), packsWithUnused, dryRun ? "would stay" : "stay",
+                        percent(repackShare)));
+            }
+            if (locksRemoved > 0) {
+                out.add(String.format("%s %d stale lock(s) of processes that died",
+                        dryRun ? "would remove" : "removed", locksRemoved));
+            }
+            return out;
+        }
+
+        /** The figures of {@link #summary()}, under snake_case keys, for {@code --json}. */
+        public Map<String, Object> json() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("dry_run", dryRun);
+            m.put("snapshots", snapshots);
+            m.put("packs_before", packsBefore);
+            m.put("bytes_before", bytesBefore);
+            m.put("packs_rewritten", packsRepacked);
+            m.put("bytes_copied", bytesRewritten);
+            m.put("packs_deleted", packsDeleted);
+            m.put("bytes_deleted", bytesDeleted);
+            m.put("packs_deferred", packsDeferred);
+            m.put("bytes_deferred", bytesDeferred);
+            m.put("running_locks", runningLocks);
+            m.put("unused_packs", unusedPacks);
+            m.put("rewritten_packs", repackedPacks);
+            m.put("unindexed_packs", unindexedPacks);
+            m.put("packs_used_meanwhile", packsUsedMeanwhile);
+            m.put("chunks_named_again", chunksNamedAgain);
+            m.put("index_files_replaced", indexFilesReplaced);
+            m.put("packs_with_unused_kept", packsWithUnused);
+            m.put("bytes_unused_kept", bytesUnused);
+            m.put("repack_threshold_percent", new BigDecimal(percent(repackShare)));
+            m.put("stale_locks_removed", locksRemoved);
+            return m;
+        }
+
+        /** 0.25 as "25", 0.125 as "12.5". */
+        private static String percent(double share) {
+            return BigDecimal.valueOf(share * 100).setScale(2, RoundingMode.HALF_UP).stripTrailingZeros()
+                    .toPlainString();
+        }
+    }
+
+    /** A used chunk of a pack being rewritten, to be copied into a new pack. */
+    private record Copy(PackId pack, PackEntry entry) {
     }
 
     private final Repository repo;
     private final Store store;
     private final Clock clock;
     private final double repackShare;
+    private final ProgressListener progress;
     /** Trees already walked by this prune: snapshots of one source share most of them. */
     private final Set<ChunkId> seenTrees = new HashSet<>();
 
     public Pruner(Repository repo, Clock clock, double repackShare) {
+        this(repo, clock, repackShare, ProgressListener.NONE);
+    }
+
+    /** A prune that reports its phases (see the class comment) to {@code progress}. */
+    public Pruner(Repository repo, Clock clock, double repackShare, ProgressListener progress) {
         if (repackShare <= 0 || repackShare > 1) {
             throw new IllegalArgumentException("the repack share is above 0 and at most 1, not " + repackShare);
         }
@@ -59,6 +188,7 @@ public final class Pruner {
         this.store = repo.store();
         this.clock = clock;
         this.repackShare = repackShare;
+        this.progress = java.util.Objects.requireNonNull(progress, "progress");
     }
 
     /** Runs prune while holding a prune lock; refuses if another prune runs. */
@@ -76,20 +206,29 @@ public final class Pruner {
 
     private Result prune(RepositoryLock lock, boolean dryRun) throws IOException {
         // 1. what is there, and what is used
+        progress.phase("listing", 0, "objects");
         Map<PackId, Long> listed = new HashMap<>();
+        long bytesBefore = 0;
         for (StoreObject o : store.list("data/")) {
             PackId id = PackId.fromObjectName(o.name());
             if (id != null) {
                 listed.put(id, o.size());
+                bytesBefore += o.size();
             }
         }
+        progress.advance(listed.size());
         Snapshots snapshots = new Snapshots(repo);
         List<Snapshots.Stored> snaps = snapshots.list();
+        progress.advance(snaps.size());
+        progress.phase("reading snapshots", snaps.size(), "snapshots");
         ChunkIdSet used = new ChunkIdSet();
         for (Snapshots.Stored s : snaps) {
             collect(s, used::add);
+            progress.advance(1);
         }
+        progress.phase("reading index files", 0, "files");
         Map<String, IndexFile> read = repo.readIndexFiles(null);
+        progress.advance(read.size());
         Map<String, IndexFile> current = IndexFile.current(read);
         Map<PackId, Map<ChunkId, PackEntry>> indexed = new LinkedHashMap<>();
         for (IndexFile f : current.values()) {
@@ -99,29 +238,35 @@ public final class Pruner {
             });
         }
 
-        // 2. classify packs
+        // 2. classify packs: wholly unused (garbage), worth rewriting, or kept (counting what stays unused in them)
         Set<PackId> garbage = new HashSet<>();
         List<PackId> repack = new ArrayList<>();
-        long bytesBefore = 0;
+        int packsWithUnused = 0;
+        long bytesUnused = 0;
         for (Map.Entry<PackId, Map<ChunkId, PackEntry>> p : indexed.entrySet()) {
             Long size = listed.get(p.getKey());
             if (size == null) {
                 throw new RepositoryException("pack " + p.getKey().objectName() + " is named by the index but missing "
                         + "from the store; prune stops so as not to make things worse (run 'ferry verify')");
             }
-            bytesBefore += size;
             long usedBytes = 0;
+            long unusedBytes = 0;
             int usedCount = 0;
             for (PackEntry e : p.getValue().values()) {
                 if (used.contains(e.id())) {
                     usedBytes += e.length();
                     usedCount++;
+                } else {
+                    unusedBytes += e.length();
                 }
             }
             if (usedCount == 0) {
                 garbage.add(p.getKey());
             } else if (usedCount < p.getValue().size() && size - usedBytes >= repackShare * size) {
                 repack.add(p.getKey());
+            } else if (usedCount < p.getValue().size()) {
+                packsWithUnused++;
+                bytesUnused += unusedBytes;
             }
         }
         Set<PackId> unindexed = new HashSet<>(listed.keySet());
@@ -129,28 +274,56 @@ public final class Pruner {
         for (IndexFile f : read.values()) { // superseded files still name packs that may be in use by nobody...
             unindexed.removeAll(f.packs().keySet()); // ...but be conservative: only packs no index file names
         }
+        Set<PackId> wholly = Set.copyOf(garbage);
+        Set<PackId> rewrite = Set.copyOf(repack);
+        // what rewriting copies: each used chunk once, and none that a kept pack holds as well
+        Map<ChunkId, Copy> copies = new LinkedHashMap<>();
+        for (PackId p : repack) {
+            for (PackEntry e : indexed.get(p).values()) {
+                if (used.contains(e.id())) {
+                    copies.putIfAbsent(e.id(), new Copy(p, e));
+                }
+            }
+        }
+        if (!copies.isEmpty()) {
+            for (Map.Entry<PackId, Map<ChunkId, PackEntry>> p : indexed.entrySet()) {
+                if (!garbage.contains(p.getKey()) && !rewrite.contains(p.getKey())) {
+                    p.getValue().keySet().forEach(copies::remove);
+                }
+            }
+        }
+        long bytesToCopy = copies.values().stream().mapToLong(c -> c.entry().length()).sum();
+        boolean replaceIndex = !read.isEmpty() && (!garbage.isEmpty() || !repack.isEmpty() || read.size() > 1);
+        int replaced = replaceIndex ? read.size() : 0;
         if (dryRun) {
-            long garbageBytes = garbage.stream().mapToLong(listed::get).sum()
-                    + unindexed.stream().mapToLong(listed::get).sum();
-            return new Result(snaps.size(), listed.size(), bytesBefore, garbage.size() + unindexed.size(),
-                    garbageBytes, repack.size(), 0, 0, 0, 0, 0, 0, List.of(), true);
+            Set<PackId> deletable = new HashSet<>(garbage);
+            deletable.addAll(repack);
+            deletable.addAll(unindexed);
+            long deletableBytes = deletable.stream().mapToLong(listed::get).sum();
+            int[] why = reasons(deletable, wholly, rewrite, unindexed);
+            LockView locks = lookAtLocks(lock);
+            boolean defer = !locks.running().isEmpty();
+            return new Result(snaps.size(), listed.size(), bytesBefore, defer ? 0 : deletable.size(),
+                    defer ? 0 : deletableBytes, repack.size(), bytesToCopy, defer ? deletable.size() : 0,
+                    defer ? deletableBytes : 0, why[0], why[1], why[2], 0, replaced, locks.stale(), 0,
+                    locks.running(), packsWithUnused, bytesUnused, repackShare, true);
         }
 
         // copy used chunks out of packs worth repacking
         long rewritten = 0;
-        for (PackId p : repack) {
-            String name = p.objectName();
-            for (PackEntry e : indexed.get(p).values()) {
-                if (!used.contains(e.id())) {
-                    continue;
-                }
-                byte[] sealed = store.getRange(name, e.offset(), e.length());
-                repo.openChunk(name, e, sealed, 0); // never copy damage
-                repo.copySealed(e.type(), e.id(), sealed, e.rawLength());
-                rewritten += sealed.length;
-            }
-            garbage.add(p);
+        if (!repack.isEmpty()) {
+            progress.phase("repacking " + repack.size() + " packs", bytesToCopy);
         }
+        for (Copy c : copies.values()) {
+            String name = c.pack().objectName();
+            PackEntry e = c.entry();
+            byte[] sealed = store.getRange(name, e.offset(), e.length());
+            repo.openChunk(name, e, sealed, 0); // never copy damage
+            repo.copySealed(e.type(), e.id(), sealed, e.rawLength());
+            rewritten += sealed.length;
+            progress.advance(sealed.length);
+        }
+        garbage.addAll(repack);
         repo.flush();
 
         // 3. one index file for every kept pack, replacing the ones read
@@ -160,14 +333,13 @@ public final class Pruner {
                 kept.put(p, new ArrayList<>(es.values()));
             }
         });
-        if (!read.isEmpty() && (!garbage.isEmpty() || read.size() > 1)) {
+        if (replaceIndex) {
             List<String> supersedes = read.keySet().stream().map(n -> n.substring(IndexFile.PREFIX.length())).toList();
             repo.storeIndexFile(new IndexFile(supersedes, kept));
             for (String n : read.keySet()) {
                 store.delete(n);
             }
         }
-        int replaced = read.size();
 
         // 4. a running backup keeps every pack where it is
         Instant now = clock.instant();
@@ -192,11 +364,15 @@ public final class Pruner {
         if (!running.isEmpty()) {
             log.info("{} packs ({} bytes) are no longer indexed but stay until a prune runs with no backup running",
                     deletable.size(), deletableBytes);
+            int[] why = reasons(deletable, wholly, rewrite, unindexed);
             return new Result(snaps.size(), listed.size(), bytesBefore, 0, 0, repack.size(), rewritten,
-                    deletable.size(), deletableBytes, replaced, locksRemoved, 0, running, false);
+                    deletable.size(), deletableBytes, why[0], why[1], why[2], 0, replaced, locksRemoved, 0, running,
+                    packsWithUnused, bytesUnused, repackShare, false);
         }
 
         // 5. look again: whatever is indexed now stays; snapshots stored meanwhile keep what they use
+        int planned = deletable.size();
+        progress.phase("checking for new snapshots", 0, "snapshots");
         ChunkIndex now2 = new ChunkIndex();
         for (IndexFile f : IndexFile.current(repo.readIndexFiles(null)).values()) {
             f.packs().forEach((p, es) -> {
@@ -222,14 +398,17 @@ public final class Pruner {
                     again.computeIfAbsent(loc.pack(), k -> new ArrayList<>()).add(loc.entry());
                 }
             });
+            progress.advance(1);
         }
         if (!again.isEmpty()) {
             repo.storeIndexFile(new IndexFile(List.of(), again));
         }
+        progress.phase("deleting", deletable.size(), "packs");
         long deletedBytes = 0;
         for (PackId p : deletable) {
             store.delete(p.objectName());
             deletedBytes += listed.get(p);
+            progress.advance(1);
         }
         try {
             int removed = store.removeAbandonedStaging(RepositoryLock.STALE);
@@ -240,8 +419,52 @@ public final class Pruner {
             log.warn("could not remove unfinished writes from {}: {}", store.location(), e.getMessage());
         }
         log.info("prune deleted {} packs ({} bytes), repacked {}", deletable.size(), deletedBytes, repack.size());
+        int[] why = reasons(deletable, wholly, rewrite, unindexed);
         return new Result(snaps.size(), listed.size(), bytesBefore, deletable.size(), deletedBytes, repack.size(),
-                rewritten, 0, 0, replaced, locksRemoved, namedAgain.size(), List.of(), false);
+                rewritten, 0, 0, why[0], why[1], why[2], planned - deletable.size(), replaced, locksRemoved,
+                namedAgain.size(), List.of(), packsWithUnused, bytesUnused, repackShare, false);
+    }
+
+    /** How many of {@code packs} are wholly unused, rewritten, and in no index. */
+    private static int[] reasons(Set<PackId> packs, Set<PackId> wholly, Set<PackId> rewrite, Set<PackId> unindexed) {
+        int[] n = new int[3];
+        for (PackId p : packs) {
+            if (wholly.contains(p)) {
+                n[0]++;
+            } else if (rewrite.contains(p)) {
+                n[1]++;
+            } else if (unindexed.contains(p)) {
+                n[2]++;
+            } else {
+                throw new IllegalStateException("pack " + p.shortHex() + " is to go for no reason");
+            }
+        }
+        return n;
+    }
+
+    /** Locks as step 4 of a real run would find them: the fresh ones that defer deleting, and the stale. */
+    private record LockView(List<String> running, int stale) {
+    }
+
+    /**
+     * For a dry run: the locks the real run's step 4 would find, judged the same way but changing nothing (a real
+     * run removes the stale ones).
+     */
+    private LockView lookAtLocks(RepositoryLock lock) throws IOException {
+        Instant now = clock.instant();
+        List<String> running = new ArrayList<>();
+        int stale = 0;
+        for (RepositoryLock.Found f : RepositoryLock.list(store)) {
+            if (f.name().equals(lock.name())) {
+                continue;
+            }
+            if (f.isStale(now, lock.processes())) {
+                stale++;
+            } else {
+                running.add(f.describe());
+            }
+        }
+        return new LockView(running, stale);
     }
 
     /** Adds every chunk a snapshot refers to. Refuses kinds this code cannot read: their data must not go. */

@@ -1,6 +1,7 @@
 package dev.ferry.repo;
 
 import dev.ferry.crypto.Hashes;
+import dev.ferry.progress.ProgressListener;
 import dev.ferry.store.NoSuchObjectException;
 import dev.ferry.store.Store;
 import dev.ferry.store.StoreObject;
@@ -23,6 +24,11 @@ import java.util.function.Consumer;
  * matches its name, every pack an index names exists, and its header lists each indexed chunk at the indexed
  * place. With {@code readData}: every pack is downloaded, checked against its SHA-256 name, and every chunk
  * is decrypted, decompressed and re-hashed against its id.
+ *
+ * <p>Progress goes two ways: short messages naming each step (for {@code -v}), and a {@link ProgressListener} that
+ * hears the phases "reading index files" (files), "reading snapshot objects" and "checking snapshots"
+ * (snapshots), then either "reading packs" (bytes, toward the listed size of every indexed pack: what the
+ * read-back of a healthy repository reads) or "checking pack headers" (packs).
  */
 public final class Verifier {
     private static final int MAX_ERRORS_PER_PACK = 10;
@@ -32,17 +38,31 @@ public final class Verifier {
     private final Repository repo;
     private final Store store;
     private final Consumer<String> progress;
+    private final ProgressListener listener;
     private final int readWindow;
     private final java.util.Set<ChunkId> verifiedTrees = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     public Verifier(Repository repo, Consumer<String> progress) {
-        this(repo, progress, READ_WINDOW);
+        this(repo, progress, ProgressListener.NONE);
+    }
+
+    /**
+     * @param progress a message at each step
+     * @param listener hears the phases and how far each has got (see the class comment)
+     */
+    public Verifier(Repository repo, Consumer<String> progress, ProgressListener listener) {
+        this(repo, progress, listener, READ_WINDOW);
     }
 
     Verifier(Repository repo, Consumer<String> progress, int readWindow) {
+        this(repo, progress, ProgressListener.NONE, readWindow);
+    }
+
+    Verifier(Repository repo, Consumer<String> progress, ProgressListener listener, int readWindow) {
         this.repo = repo;
         this.store = repo.store();
         this.progress = progress;
+        this.listener = listener;
         this.readWindow = readWindow;
     }
 
@@ -74,8 +94,10 @@ public final class Verifier {
         }
 
         progress.accept("checking index files");
+        listener.phase("reading index files", 0, "files");
         List<RepositoryException> indexErrors = new ArrayList<>();
         Map<String, IndexFile> indexFiles = repo.readIndexFiles(indexErrors);
+        listener.advance(indexFiles.size() + indexErrors.size());
         indexErrors.forEach(e -> errors.add(e.getMessage()));
         Map<PackId, Map<ChunkId, PackEntry>> expected = new TreeMap<>();
         // distinct chunks: concurrent writers may each have stored the same chunk in a pack of their own
@@ -92,11 +114,15 @@ public final class Verifier {
 
         progress.accept("checking snapshots");
         List<RepositoryException> snapErrors = new ArrayList<>();
+        listener.phase("reading snapshot objects", 0, "snapshots");
         List<Snapshots.Stored> snaps = new Snapshots(repo).list(snapErrors);
+        listener.advance(snaps.size() + snapErrors.size());
         snapErrors.forEach(e -> errors.add(e.getMessage()));
         int snapshotCount = snaps.size() + snapErrors.size();
+        listener.phase("checking snapshots", snaps.size(), "snapshots");
         for (Snapshots.Stored s : snaps) {
             checkSnapshot(s, distinct, errors);
+            listener.advance(1);
         }
 
         progress.accept("listing packs");
@@ -117,6 +143,15 @@ public final class Verifier {
         }
 
         progress.accept((readData ? "reading all data of " : "checking headers of ") + expected.size() + " packs");
+        if (readData) {
+            long toRead = 0;
+            for (PackId id : expected.keySet()) {
+                toRead += stored.getOrDefault(id, 0L); // a missing pack is reported, not read
+            }
+            listener.phase("reading packs", toRead);
+        } else {
+            listener.phase("checking pack headers", expected.size(), "packs");
+        }
         ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, threads));
         try {
             List<Future<?>> futures = new ArrayList<>();
@@ -124,6 +159,9 @@ public final class Verifier {
             for (Map.Entry<PackId, Map<ChunkId, PackEntry>> p : expected.entrySet()) {
                 futures.add(pool.submit(() -> {
                     checkPack(p.getKey(), stored.get(p.getKey()), p.getValue(), readData, errors, bytesRead);
+                    if (!readData) {
+                        listener.advance(1);
+                    }
                     long n = done.incrementAndGet();
                     if (n % 50 == 0) {
                         progress.accept(n + "/" + expected.size() + " packs checked");
@@ -280,6 +318,7 @@ public final class Verifier {
             byte[] buf = store.getRange(name, start, Math.toIntExact(end - start));
             sha.update(buf);
             bytesRead.addAndGet(buf.length);
+            listener.advance(buf.length);
             for (int k = i; k < j; k++) {
                 PackEntry e = sorted.get(k);
                 try {
@@ -296,6 +335,7 @@ public final class Verifier {
             byte[] buf = store.getRange(name, pos, n);
             sha.update(buf);
             bytesRead.addAndGet(n);
+            listener.advance(n);
             pos += n;
         }
         String actual = Hashes.hex(sha.digest());

@@ -9,6 +9,14 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.ferry.engine.ChangedRanges;
 import dev.ferry.repo.Json;
 import dev.ferry.repo.ProcessTable;
+import dev.ferry.progress.PhaseRecorder;
+import dev.ferry.progress.ProgressListener;
+import dev.ferry.repo.BlobType;
+import dev.ferry.repo.ChunkId;
+import dev.ferry.repo.Envelope;
+import dev.ferry.repo.Pack;
+import dev.ferry.repo.PackEntry;
+import dev.ferry.repo.PackId;
 import dev.ferry.repo.Pruner;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryException;
@@ -17,6 +25,8 @@ import dev.ferry.repo.Snapshots;
 import dev.ferry.repo.Verifier;
 import dev.ferry.store.LocalStore;
 import dev.ferry.store.StoreObject;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,10 +34,17 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -64,6 +81,336 @@ class PruneTest {
 
     private Pruner.Result prune(Repository r) throws Exception {
         return new Pruner(r, Clock.systemUTC(), Pruner.DEFAULT_REPACK_SHARE).run("test-host", false);
+    }
+
+    private Pruner.Result prune(boolean dryRun, ProgressListener progress) throws Exception {
+        return new Pruner(Fixtures.open(store), Clock.systemUTC(), Pruner.DEFAULT_REPACK_SHARE, progress)
+                .run("test-host", dryRun);
+    }
+
+    /** Every object under {@code prefix} with its size, as listed by the store. */
+    private Map<String, Long> listing(String prefix) throws Exception {
+        Map<String, Long> out = new TreeMap<>();
+        for (StoreObject o : store.list(prefix)) {
+            out.put(o.name(), o.size());
+        }
+        return out;
+    }
+
+    /** The chunks of a pack as its own header lists them, read from the store. */
+    private List<PackEntry> header(Repository r, String pack, long size) throws Exception {
+        return Pack.readHeader(pack, size, (off, len) -> store.getRange(pack, off, len), r.masterKey().aead());
+    }
+
+    /** Every chunk the snapshots in the store use. */
+    private static Set<ChunkId> usedChunks(Repository r) throws Exception {
+        Set<ChunkId> used = new HashSet<>();
+        for (Snapshots.Stored s : new Snapshots(r).list()) {
+            BlockBackup.forEachChunk(r, s.snapshot().volume(), used::add);
+        }
+        return used;
+    }
+
+    private static void writeRandom(Path file, int size, long seed) throws Exception {
+        byte[] b = new byte[size];
+        new Random(seed).nextBytes(b);
+        Files.write(file, b);
+    }
+
+    /** Stores a real pack of one chunk and no index file naming it, as a backup killed before its index leaves. */
+    private String storeUnindexedPack(Repository r, long seed) throws Exception {
+        byte[] data = new byte[200_000];
+        new Random(seed).nextBytes(data);
+        ChunkId id = r.masterKey().chunkId(data);
+        Envelope envelope = new Envelope(3);
+        try (Pack.Writer w = new Pack.Writer(dir.resolve("spool"), r.masterKey().aead(), envelope)) {
+            w.add(BlobType.DATA, id, envelope.seal(r.masterKey().aead(), Envelope.chunkAad(BlobType.DATA, id), data,
+                    0, data.length, true), data.length);
+            PackId pack = w.finish();
+            store.put(pack.objectName(), w.file());
+            Files.delete(w.file());
+            return pack.objectName();
+        }
+    }
+
+    /** The figures of a result with its dry-run flag left out, so that a dry run and a real run compare. */
+    private static Map<String, Object> figures(Pruner.Result r) {
+        Map<String, Object> m = new LinkedHashMap<>(r.json());
+        assertEquals(r.dryRun(), m.remove("dry_run"));
+        return m;
+    }
+
+    private static final Pattern NUMBER = Pattern.compile("\\d+(\\.\\d+)?");
+
+    /** The numbers of a summary, in order: a dry run's text must show the real run's. */
+    private static List<String> numbers(List<String> lines) {
+        List<String> out = new ArrayList<>();
+        for (String line : lines) {
+            Matcher m = NUMBER.matcher(line);
+            while (m.find()) {
+                out.add(m.group());
+            }
+        }
+        return out;
+    }
+
+    private static long sum(Map<String, Long> sizes, Set<String> names) {
+        return names.stream().mapToLong(sizes::get).sum();
+    }
+
+    @Test
+    void aDryRunShowsTheFiguresOfTheRealRunAndEachIsWhatTheStoreShows() throws Exception {
+        // a: forgotten as a whole, so its packs are wholly unused
+        Path a = dir.resolve("a.img");
+        writeRandom(a, 3 << 20, 11);
+        BlockBackup.Result ra = Fixtures.backup(repo, a, BS, null, null);
+        // b: after the change, half the blocks of its first 4 MiB and 1 in 16 of the rest are old versions
+        Path b = dir.resolve("b.img");
+        writeRandom(b, 8 << 20, 12);
+        BlockBackup.Result full = Fixtures.backup(repo, b, BS, null, null);
+        ChangedRanges ch = new ChangedRanges();
+        Random rnd = new Random(13);
+        for (long blk = 0; blk < 128; blk++) {
+            if (blk < 64 ? blk % 2 == 0 : blk % 16 == 0) {
+                Fixtures.change(b, blk * BS, BS, rnd, ch);
+            }
+        }
+        BlockBackup.Result inc = Fixtures.backup(repo, b, null, full.snapshot(), ch);
+        Snapshots snaps = new Snapshots(repo);
+        snaps.delete(ra.snapshot().id());
+        snaps.delete(full.snapshot().id());
+        String orphan = storeUnindexedPack(repo, 14);
+        RepositoryLock dead = RepositoryLock.acquire(store, "backup", "gone",
+                Clock.fixed(Instant.now().minus(Duration.ofHours(2)), ZoneOffset.UTC));
+
+        // what the store holds, classified here from the packs' own headers and the snapshots' chunks
+        Repository r0 = Fixtures.open(store);
+        Set<ChunkId> used = usedChunks(r0);
+        Map<String, Long> before = listing("data/");
+        Map<String, Long> indexBefore = listing("index/");
+        Map<String, Long> locksBefore = listing("locks/");
+        Set<String> unused = new HashSet<>();
+        Set<String> rewrite = new HashSet<>();
+        Map<String, Long> unusedStaying = new HashMap<>();
+        Map<ChunkId, Integer> toCopy = new HashMap<>();
+        Map<String, List<PackEntry>> headers = new HashMap<>();
+        for (Map.Entry<String, Long> p : before.entrySet()) {
+            if (p.getKey().equals(orphan)) {
+                continue;
+            }
+            List<PackEntry> h = header(r0, p.getKey(), p.getValue());
+            headers.put(p.getKey(), h);
+            long usedBytes = h.stream().filter(e -> used.contains(e.id())).mapToLong(PackEntry::length).sum();
+            long unusedBytes = h.stream().filter(e -> !used.contains(e.id())).mapToLong(PackEntry::length).sum();
+            if (usedBytes == 0) {
+                unused.add(p.getKey());
+            } else if (unusedBytes > 0 && p.getValue() - usedBytes >= 0.25 * p.getValue()) {
+                rewrite.add(p.getKey());
+            } else if (unusedBytes > 0) {
+                unusedStaying.put(p.getKey(), unusedBytes);
+            }
+        }
+        for (String p : rewrite) {
+            headers.get(p).stream().filter(e -> used.contains(e.id())).forEach(e -> toCopy.put(e.id(), e.length()));
+        }
+        headers.forEach((p, h) -> {
+            if (!unused.contains(p) && !rewrite.contains(p)) {
+                h.forEach(e -> toCopy.remove(e.id()));
+            }
+        });
+        long bytesToCopy = toCopy.values().stream().mapToLong(Integer::longValue).sum();
+        assertTrue(unused.size() >= 3 && rewrite.size() >= 2 && unusedStaying.size() >= 2,
+                "the repository has every kind of pack: " + unused + " " + rewrite + " " + unusedStaying);
+
+        PhaseRecorder dryPhases = new PhaseRecorder();
+        Pruner.Result dry = prune(true, dryPhases);
+        assertTrue(dry.dryRun());
+        assertEquals(before, listing("data/"), "a dry run deletes and writes no pack");
+        assertEquals(indexBefore, listing("index/"), "a dry run replaces no index file");
+        assertEquals(locksBefore, listing("locks/"), "a dry run removes no lock, and its own is gone");
+
+        PhaseRecorder realPhases = new PhaseRecorder();
+        Pruner.Result real = prune(false, realPhases);
+        assertFalse(real.dryRun());
+        assertEquals(figures(real), figures(dry), "the dry run said what the real run did");
+        assertEquals(numbers(real.summary()), numbers(dry.summary()), dry.summary() + " / " + real.summary());
+
+        // each figure against the store
+        Map<String, Long> after = listing("data/");
+        Set<String> gone = new HashSet<>(before.keySet());
+        gone.removeAll(after.keySet());
+        Set<String> expectedGone = new HashSet<>(unused);
+        expectedGone.addAll(rewrite);
+        expectedGone.add(orphan);
+        assertEquals(expectedGone, gone, "deleted: the unused packs, the rewritten ones and the one in no index");
+        assertEquals(1, real.snapshots());
+        assertEquals(before.size(), real.packsBefore());
+        assertEquals(sum(before, before.keySet()), real.bytesBefore());
+        assertEquals(gone.size(), real.packsDeleted());
+        assertEquals(sum(before, gone), real.bytesDeleted());
+        assertEquals(unused.size(), real.unusedPacks());
+        assertEquals(rewrite.size(), real.repackedPacks());
+        assertEquals(1, real.unindexedPacks());
+        assertEquals(rewrite.size(), real.packsRepacked());
+        assertEquals(0, real.packsDeferred());
+        assertEquals(0, real.bytesDeferred());
+        assertEquals(0, real.packsUsedMeanwhile());
+        assertEquals(0, real.chunksNamedAgain());
+
+        Repository r1 = Fixtures.open(store);
+        Set<String> created = new HashSet<>(after.keySet());
+        created.removeAll(before.keySet());
+        Map<ChunkId, Integer> copied = new HashMap<>();
+        for (String p : created) {
+            header(r1, p, after.get(p)).forEach(e -> assertEquals(null, copied.put(e.id(), e.length()),
+                    "each chunk is copied once"));
+        }
+        assertEquals(toCopy, copied, "the new packs hold the used chunks of the rewritten ones, each once");
+        assertEquals(bytesToCopy, real.bytesRewritten());
+
+        Set<String> indexGone = new HashSet<>(indexBefore.keySet());
+        indexGone.removeAll(listing("index/").keySet());
+        assertEquals(indexBefore.size(), indexGone.size());
+        assertEquals(indexGone.size(), real.indexFilesReplaced());
+
+        // what stays unused: the packs under the threshold, and nothing else
+        Set<ChunkId> usedAfter = usedChunks(r1);
+        assertEquals(used, usedAfter);
+        Map<String, Long> unusedAfter = new HashMap<>();
+        for (Map.Entry<String, Long> p : after.entrySet()) {
+            long n = header(r1, p.getKey(), p.getValue()).stream().filter(e -> !usedAfter.contains(e.id()))
+                    .mapToLong(PackEntry::length).sum();
+            if (n > 0) {
+                unusedAfter.put(p.getKey(), n);
+                assertTrue(n < 0.25 * p.getValue(), p.getKey() + " keeps " + n + " unused bytes of " + p.getValue());
+            }
+        }
+        assertEquals(unusedStaying, unusedAfter);
+        assertEquals(unusedAfter.size(), real.packsWithUnused());
+        assertEquals(unusedAfter.values().stream().mapToLong(Long::longValue).sum(), real.bytesUnused());
+        assertTrue(real.summary().contains(String.format("%s unused in %d pack(s) stay: under the 25%% repack "
+                + "threshold", dev.ferry.util.Sizes.human(real.bytesUnused()), real.packsWithUnused())),
+                real.summary().toString());
+        assertTrue(dry.summary().contains(String.format("would delete %d pack(s) of %s: %d unused, %d rewritten, "
+                + "1 in no index", gone.size(), dev.ferry.util.Sizes.human(sum(before, gone)), unused.size(),
+                rewrite.size())), dry.summary().toString());
+
+        assertEquals(1, real.locksRemoved());
+        assertEquals(List.of(), store.list(RepositoryLock.PREFIX), "the stale lock is gone, and prune's own");
+        dead.close();
+
+        // progress: the phases of each run, each counted to its total
+        assertEquals(List.of("listing", "reading snapshots", "reading index files"), dryPhases.labels());
+        String repacking = "repacking " + rewrite.size() + " packs";
+        assertEquals(List.of("listing", "reading snapshots", "reading index files", repacking,
+                "checking for new snapshots", "deleting"), realPhases.labels());
+        assertEquals(new PhaseRecorder.Phase("listing", 0, "objects", before.size() + 1), realPhases.get("listing"));
+        assertEquals(new PhaseRecorder.Phase("reading snapshots", 1, "snapshots", 1),
+                realPhases.get("reading snapshots"));
+        assertEquals(new PhaseRecorder.Phase(repacking, bytesToCopy, null, bytesToCopy), realPhases.get(repacking));
+        assertEquals(new PhaseRecorder.Phase("deleting", gone.size(), "packs", gone.size()),
+                realPhases.get("deleting"));
+
+        // and the data that stays restores
+        Path out = dir.resolve("out.img");
+        Fixtures.restore(r1, new Snapshots(r1).load(inc.snapshot().id()), out, false, x -> { });
+        assertTrue(Fixtures.sameContent(b, out));
+        Verifier.Report v = new Verifier(r1, m -> { }).verify(true, 2);
+        assertTrue(v.ok(), v.errors().toString());
+        assertTrue(v.warnings().isEmpty(), v.warnings().toString());
+    }
+
+    @Test
+    void aDryRunBesideARunningBackupSaysWhatStaysAsTheRealRunDoes() throws Exception {
+        Path a = dir.resolve("a.img");
+        writeRandom(a, 3 << 20, 21);
+        BlockBackup.Result ra = Fixtures.backup(repo, a, BS, null, null);
+        Set<String> ofA = listing("data/").keySet();
+        Path b = dir.resolve("b.img");
+        writeRandom(b, 2 << 20, 22);
+        Fixtures.backup(repo, b, BS, null, null);
+        new Snapshots(repo).delete(ra.snapshot().id());
+        String orphan = storeUnindexedPack(repo, 23);
+        Map<String, Long> before = listing("data/");
+        Set<String> noLongerUsed = new HashSet<>(ofA);
+        noLongerUsed.add(orphan);
+
+        RepositoryLock running = RepositoryLock.acquire(store, "backup", "busy-node", Clock.systemUTC());
+        Pruner.Result dry = prune(true, ProgressListener.NONE);
+        Pruner.Result real = prune(false, ProgressListener.NONE);
+        assertEquals(figures(real), figures(dry));
+        assertEquals(numbers(real.summary()), numbers(dry.summary()));
+        assertEquals(before, listing("data/"), "nothing is deleted while a backup runs");
+        assertEquals(0, real.packsDeleted());
+        assertEquals(noLongerUsed.size(), real.packsDeferred());
+        assertEquals(sum(before, noLongerUsed), real.bytesDeferred());
+        assertEquals(ofA.size(), real.unusedPacks());
+        assertEquals(1, real.unindexedPacks());
+        assertEquals(1, real.runningLocks().size());
+        assertTrue(real.runningLocks().get(0).contains("busy-node"), real.runningLocks().toString());
+        assertTrue(dry.summary().stream().anyMatch(l -> l.startsWith(noLongerUsed.size() + " pack(s) of "
+                + dev.ferry.util.Sizes.human(real.bytesDeferred()) + " (" + ofA.size() + " unused, 0 rewritten, "
+                + "1 in no index) are no longer used but would stay while a backup runs: backup on busy-node")),
+                dry.summary().toString());
+        running.close();
+
+        // the next prune deletes them: they are in no index now
+        Pruner.Result dry2 = prune(true, ProgressListener.NONE);
+        Pruner.Result real2 = prune(false, ProgressListener.NONE);
+        assertEquals(figures(real2), figures(dry2));
+        Set<String> gone = new HashSet<>(before.keySet());
+        gone.removeAll(listing("data/").keySet());
+        assertEquals(noLongerUsed, gone);
+        assertEquals(gone.size(), real2.packsDeleted());
+        assertEquals(sum(before, gone), real2.bytesDeleted());
+        assertEquals(gone.size(), real2.unindexedPacks());
+        assertEquals(0, real2.packsDeferred());
+    }
+
+    @Test
+    void packsASnapshotStoredDuringPruneUsesStayAndAreCounted() throws Exception {
+        Path a = dir.resolve("a.img");
+        writeRandom(a, 3 << 20, 31);
+        BlockBackup.Result ra = Fixtures.backup(repo, a, BS, null, null);
+        Map<String, Long> ofA = listing("data/");
+        Path b = dir.resolve("b.img");
+        writeRandom(b, 1 << 20, 32);
+        Fixtures.backup(repo, b, BS, null, null);
+        new Snapshots(repo).delete(ra.snapshot().id());
+        String orphan = storeUnindexedPack(repo, 33);
+        // a writer that read the index before prune rewrote it backs a up again after prune looked for locks
+        Repository writer = Fixtures.open(store);
+        List<BlockBackup.Result> meanwhile = new ArrayList<>();
+        ProgressListener hook = new ProgressListener() {
+            @Override
+            public void advance(long amount) {
+            }
+
+            @Override
+            public void phase(String label, long total, String items) {
+                if (label.equals("checking for new snapshots")) {
+                    try {
+                        meanwhile.add(Fixtures.backup(writer, a, BS, null, null));
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                }
+            }
+        };
+        Pruner.Result p = prune(false, hook);
+        assertEquals(1, meanwhile.size());
+        assertEquals(ofA.size(), p.packsUsedMeanwhile(), p.toString());
+        assertEquals(1, p.packsDeleted());
+        assertEquals(1, p.unindexedPacks());
+        assertEquals(0, p.unusedPacks());
+        assertFalse(store.exists(orphan));
+        assertTrue(listing("data/").keySet().containsAll(ofA.keySet()), "a's packs stay");
+        assertTrue(p.summary().contains(ofA.size() + " pack(s) stay after all: snapshots stored while prune ran "
+                + "use them"), p.summary().toString());
+        Repository after = Fixtures.open(store);
+        Path out = dir.resolve("out.img");
+        Fixtures.restore(after, new Snapshots(after).load(meanwhile.get(0).snapshot().id()), out, false, x -> { });
+        assertTrue(Fixtures.sameContent(a, out));
     }
 
     @Test

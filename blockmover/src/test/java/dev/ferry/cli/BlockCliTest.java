@@ -48,6 +48,12 @@ class BlockCliTest {
         return r;
     }
 
+    private java.util.Set<Path> packFiles() throws Exception {
+        try (var files = Files.walk(dir.resolve("repo").resolve("data"))) {
+            return files.filter(Files::isRegularFile).collect(java.util.stream.Collectors.toSet());
+        }
+    }
+
     private void overwrite(long off, int len, long seed) throws Exception {
         byte[] b = new byte[len];
         new Random(seed).nextBytes(b);
@@ -161,6 +167,38 @@ class BlockCliTest {
         assertEquals(0, cli.run("verify", "--read-data").exitCode());
         CliRunner.Result again = ok("prune");
         assertTrue(again.out().contains("deleted 0 pack(s)"), again.toString());
+    }
+
+    @Test
+    void pruneDryRunShowsTheFiguresOfTheRealRunInTextAndJson() throws Exception {
+        for (int i = 0; i < 3; i++) {
+            overwrite(1_000_000 + 500_000L * i, 700_000, 20 + i);
+            ok("backup", "block", vol.toString());
+        }
+        ok("forget", "--keep-last", "1");
+        java.util.Set<Path> before = packFiles();
+        JsonNode dry = json(ok("prune", "--dry-run", "--json"));
+        CliRunner.Result dryText = ok("prune", "--dry-run");
+        JsonNode real = json(ok("prune", "--json"));
+        assertTrue(dry.get("dry_run").asBoolean());
+        assertFalse(real.get("dry_run").asBoolean());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) dry).remove("dry_run");
+        ((com.fasterxml.jackson.databind.node.ObjectNode) real).remove("dry_run");
+        assertEquals(real, dry, "the dry run's figures are the real run's");
+        java.util.Set<Path> gone = new java.util.HashSet<>(before);
+        gone.removeAll(packFiles());
+        int deleted = real.get("packs_deleted").asInt();
+        assertTrue(deleted > 0, real.toString());
+        assertEquals(before.size(), real.get("packs_before").asInt());
+        assertEquals(gone.size(), deleted, real.toString());
+        assertEquals(deleted, real.get("unused_packs").asInt() + real.get("rewritten_packs").asInt()
+                + real.get("unindexed_packs").asInt());
+        assertEquals(25, real.get("repack_threshold_percent").asInt());
+        assertTrue(dryText.out().contains("would delete " + deleted + " pack(s) of "
+                + dev.ferry.util.Sizes.human(real.get("bytes_deleted").asLong()) + ": "
+                + real.get("unused_packs").asInt() + " unused"), dryText.toString());
+        CliRunner.Result again = ok("prune", "--dry-run");
+        assertTrue(again.out().contains("would delete 0 pack(s) of 0 B"), again.toString());
     }
 
     @Test

@@ -296,6 +296,103 @@ class ProgressReporterTest {
         assertThrows(IllegalArgumentException.class, () -> reporter(1, false, Duration.ofSeconds(-1)));
     }
 
+    private ProgressReporter prune(boolean terminal) {
+        return new ProgressReporter("prune", 0, out, terminal, Duration.ofSeconds(10), () -> now);
+    }
+
+    @Test
+    void aPhaseCountsItemsTowardItsOwnTotal() {
+        ProgressReporter r = prune(false);
+        r.phase("deleting", 40, "packs");
+        r.advance(20);
+        at(4);
+        assertEquals("prune deleting: 50% 20 of 40 packs, 5.0 packs/s, ETA 4s", r.render());
+        assertEquals("deleting", r.phaseLabel());
+        assertEquals(20, r.bytesDone());
+        assertEquals(40, r.totalBytes());
+    }
+
+    @Test
+    void aNewPhaseCountsFromZeroWithItsOwnTotalRateAndEta() {
+        ProgressReporter r = prune(false);
+        r.phase("repacking 2 packs", 10 * MIB);
+        r.advance(5 * MIB);
+        at(1);
+        assertEquals("prune repacking 2 packs: 50% 5.0 MiB of 10.0 MiB, 5.0 MiB/s, ETA 1s", r.render());
+        r.phase("deleting", 4, "packs");
+        at(3);
+        r.advance(2);
+        // the rate counts only the 2 s of this phase, not the bytes of the one before
+        assertEquals("prune deleting: 50% 2 of 4 packs, 1.0 packs/s, ETA 2s", r.render());
+        assertEquals(2, r.bytesDone());
+    }
+
+    @Test
+    void aPhaseWithoutTotalShowsItsCountAndRate() {
+        ProgressReporter r = prune(false);
+        ProgressReporter t = prune(true);
+        r.phase("listing", 0, "objects");
+        t.phase("listing", 0, "objects");
+        r.advance(1200);
+        t.advance(1200);
+        at(4);
+        assertEquals("prune listing: 1200 objects, 300 objects/s", r.render());
+        assertEquals("prune listing 1200 objects 300 objects/s", t.render());
+    }
+
+    @Test
+    void terminalEndsEachDrawnPhaseWithItsFinalLineAndLeavesNoneForPhasesNeverDrawn() {
+        ProgressReporter r = prune(true);
+        at(0.2);
+        r.tick(); // before the first phase: nothing counted yet
+        at(0.3);
+        r.phase("listing", 0, "objects");
+        r.advance(5);
+        at(0.5);
+        r.tick();
+        at(1.5);
+        r.phase("reading snapshots", 3, "snapshots");
+        r.advance(3);
+        at(1.6);
+        r.phase("deleting", 2, "packs"); // the snapshots were read between two draws: no line for them
+        r.advance(2);
+        at(2.6);
+        r.close();
+        assertEquals("\rprune 0 B 0 B/s"
+                + "\rprune listing 5 objects 25 objects/s"
+                + "\rprune listing 5 objects 4.2 objects/s took 1s" + NL
+                + "\rprune deleting [######################] 100% 2/2 packs 2.0 packs/s took 1s" + NL, output());
+    }
+
+    @Test
+    void plainEndsAPhaseWithAFinalLineOnlyAfterLinesOfThatPhase() {
+        ProgressReporter r = prune(false);
+        r.phase("reading snapshots", 100, "snapshots");
+        r.advance(50);
+        at(10);
+        r.tick();
+        r.advance(50);
+        at(12);
+        r.phase("deleting", 3, "packs");
+        r.advance(3);
+        at(13);
+        r.tick();
+        r.close();
+        assertEquals("prune reading snapshots: 50% 50 of 100 snapshots, 5.0 snapshots/s, ETA 10s" + NL
+                + "prune reading snapshots: 100% 100 of 100 snapshots, 8.3 snapshots/s, took 12s" + NL, output());
+    }
+
+    @Test
+    void phasesCheckTheirArgumentsAndEndWithTheReporter() {
+        ProgressReporter r = prune(false);
+        assertThrows(IllegalArgumentException.class, () -> r.phase("x", -1, "packs"));
+        assertThrows(NullPointerException.class, () -> r.phase(null, 1, "packs"));
+        r.close();
+        r.phase("deleting", 4, "packs");
+        assertEquals(null, r.phaseLabel(), "a closed reporter starts no phase");
+        assertEquals("", output());
+    }
+
     @Test
     void startedReporterRunsADaemonThreadThatCloseStops() throws Exception {
         ProgressReporter r = ProgressReporter.start("backup", GIB, out, false, Duration.ofHours(1));
