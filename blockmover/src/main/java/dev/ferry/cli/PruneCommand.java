@@ -25,9 +25,6 @@ final class PruneCommand implements Callable<Integer> {
             description = "Rewrite packs with at least this share of unused bytes (default: ${DEFAULT-VALUE}).")
     int repackPercent = (int) (Pruner.DEFAULT_REPACK_SHARE * 100);
 
-    @Option(names = "--json", description = "Print a JSON summary instead of text.")
-    boolean json;
-
     @Override
     public Integer call() throws Exception {
         if (repackPercent < 1 || repackPercent > 100) {
@@ -39,7 +36,7 @@ final class PruneCommand implements Callable<Integer> {
             try (ProgressReporter progress = main.progress("prune", 0)) {
                 r = new Pruner(repo, main.clock(), repackPercent / 100.0, progress).run(main.hostname(), dryRun);
             }
-            if (json) {
+            if (main.json()) {
                 main.printJson(r.json());
             } else {
                 report(main, r);

@@ -51,7 +51,7 @@ final class SnapshotsCommand implements Callable<Integer> {
             for (Snapshots.Stored st : all) {
                 Snapshot s = st.snapshot();
                 String tags = s.tags() == null || s.tags().isEmpty() ? "" : "  " + s.tags();
-                String time = s.time().length() >= 19 ? s.time().substring(0, 19).replace('T', ' ') : s.time();
+                String time = displayTime(s.time());
                 main.out.printf("%-8s  %-19s  %-5s  %-12s  %-16s  %10s  %s%s%n", st.shortId(), time, s.kind(),
                         s.hostname(), s.volumeName() == null ? "-" : s.volumeName(), size(s), s.source(), tags);
             }
@@ -81,6 +81,11 @@ final class SnapshotsCommand implements Callable<Integer> {
             m.put("engine", s.engine());
         }
         return m;
+    }
+
+    /** A snapshot's time as the table shows it: UTC to the second, {@code 2026-12-03 18:28:22}. */
+    static String displayTime(String time) {
+        return time.length() >= 19 ? time.substring(0, 19).replace('T', ' ') : time;
     }
 
     /** A block snapshot's volume size; a files snapshot's total file size, from its summary. */

@@ -191,8 +191,24 @@ public final class Pruner {
         this.progress = java.util.Objects.requireNonNull(progress, "progress");
     }
 
+    /** Snapshots a dry run takes as forgotten (see {@link #dryRunAfterForget}). */
+    private Set<String> forgotten = Set.of();
+
     /** Runs prune while holding a prune lock; refuses if another prune runs. */
     public Result run(String hostname, boolean dryRun) throws IOException {
+        return run(hostname, dryRun, Set.of());
+    }
+
+    /**
+     * A dry run that takes the snapshots {@code forgotten} as gone: what prune would do after a forget that a
+     * dry run of forget only listed.
+     */
+    public Result dryRunAfterForget(String hostname, Set<String> forgotten) throws IOException {
+        return run(hostname, true, forgotten);
+    }
+
+    private Result run(String hostname, boolean dryRun, Set<String> forgotten) throws IOException {
+        this.forgotten = Set.copyOf(forgotten);
         try (RepositoryLock lock = RepositoryLock.acquire(store, "prune", hostname, clock)) {
             for (RepositoryLock.Found f : RepositoryLock.list(store)) {
                 if (!f.name().equals(lock.name()) && !f.isStale(clock.instant(), lock.processes())
@@ -218,7 +234,7 @@ public final class Pruner {
         }
         progress.advance(listed.size());
         Snapshots snapshots = new Snapshots(repo);
-        List<Snapshots.Stored> snaps = snapshots.list();
+        List<Snapshots.Stored> snaps = snapshots.list().stream().filter(x -> !forgotten.contains(x.id())).toList();
         progress.advance(snaps.size());
         progress.phase("reading snapshots", snaps.size(), "snapshots");
         ChunkIdSet used = new ChunkIdSet();
