@@ -67,6 +67,7 @@ class ZfsCliTest {
         Path vol = pool.mountpoint(ds).resolve("disk.img");
         byte[] data = new byte[6 << 20];
         new Random(11).nextBytes(data);
+        java.util.Arrays.fill(data, 2 << 20, 3 << 20, (byte) 0); // block 2 is zero
         Files.write(vol, data);
 
         Run first = ferry("backup", "zfs", ds, "--file", "disk.img", "--tag", "app=db", "--json");
@@ -86,6 +87,8 @@ class ZfsCliTest {
         assertEquals(j1.get("zfs_snapshot").asText(), j2.get("base_snapshot").asText());
         assertEquals(j1.get("snapshot_id").asText(), j2.get("parent").asText());
         assertEquals(1 << 20, j2.get("bytes_read").asLong(), "one 1 MiB block changed");
+        assertEquals(1, j1.get("zero_blocks").asLong());
+        assertEquals(1, j2.get("zero_blocks").asLong(), "the zero block not read is counted too");
         byte[] v2 = Files.readAllBytes(vol);
 
         Run restore = ferry("restore", "zfs", "latest", pool.name + "/copy", "--file", "vm/disk.img", "--json");
@@ -111,6 +114,27 @@ class ZfsCliTest {
         Run snapshots = ferry("snapshots", "--json");
         assertEquals(0, snapshots.code(), snapshots.err());
         assertTrue(snapshots.out().contains("zfs:" + ds + "#disk.img"), snapshots.out());
+
+        // a volume name is an identity of its own: its first backup has no parent, its second builds on it
+        Run named = ferry("backup", "zfs", ds, "--file", "disk.img", "--volume", "pv-app", "--json");
+        assertEquals(0, named.code(), named.err());
+        assertTrue(named.json().get("parent").isNull(), named.out());
+        assertEquals(6 << 20, named.json().get("bytes_read").asLong());
+        Run named2 = ferry("backup", "zfs", ds, "--file", "disk.img", "--volume", "pv-app", "--json");
+        assertEquals(0, named2.code(), named2.err());
+        assertEquals(named.json().get("snapshot_id").asText(), named2.json().get("parent").asText());
+        assertEquals(0, named2.json().get("bytes_read").asLong(), "nothing changed, nothing read");
+        assertEquals(1, named2.json().get("zero_blocks").asLong());
+        // 'latest' of this dataset now means two volumes: refused until one is named
+        Run amb = ferry("restore", "zfs", "latest", pool.name + "/copy2", "--file", "disk.img", "--from", ds);
+        assertEquals(1, amb.code(), amb.err());
+        assertTrue(amb.err().contains("'latest' is ambiguous") && amb.err().contains("volume 'pv-app'"), amb.err());
+        assertNull(pool.zfs.get(pool.name + "/copy2"), "a refused restore creates nothing");
+        Run picked = ferry("restore", "zfs", "latest", pool.name + "/copy2", "--file", "disk.img", "--volume",
+                "pv-app", "--json");
+        assertEquals(0, picked.code(), picked.err());
+        assertEquals(named2.json().get("snapshot_id").asText(), picked.json().get("snapshot_id").asText());
+        assertArrayEquals(v2, Files.readAllBytes(pool.mountpoint(pool.name + "/copy2").resolve("disk.img")));
     }
 
     @Test
