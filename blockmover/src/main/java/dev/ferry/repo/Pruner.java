@@ -317,7 +317,7 @@ public final class Pruner {
             deletable.addAll(unindexed);
             long deletableBytes = deletable.stream().mapToLong(listed::get).sum();
             int[] why = reasons(deletable, wholly, rewrite, unindexed);
-            LockView locks = lookAtLocks(lock);
+            LockView locks = lookAtLocks(lock, false);
             boolean defer = !locks.running().isEmpty();
             return new Result(snaps.size(), listed.size(), bytesBefore, defer ? 0 : deletable.size(),
                     defer ? 0 : deletableBytes, repack.size(), bytesToCopy, defer ? deletable.size() : 0,
@@ -358,22 +358,9 @@ public final class Pruner {
         }
 
         // 4. a running backup keeps every pack where it is
-        Instant now = clock.instant();
-        List<String> running = new ArrayList<>();
-        int locksRemoved = 0;
-        for (RepositoryLock.Found f : RepositoryLock.list(store)) {
-            if (f.name().equals(lock.name())) {
-                continue;
-            }
-            RepositoryLock.Staleness staleness = f.staleness(now, lock.processes());
-            if (staleness.stale()) {
-                store.delete(f.name());
-                locksRemoved++;
-                log.info("removed stale lock {}: {}", f.describe(), staleness.reason());
-            } else {
-                running.add(f.describe());
-            }
-        }
+        LockView locks = lookAtLocks(lock, true);
+        List<String> running = locks.running();
+        int locksRemoved = locks.stale();
         Set<PackId> deletable = new HashSet<>(garbage);
         deletable.addAll(unindexed);
         long deletableBytes = deletable.stream().mapToLong(listed::get).sum();
@@ -458,15 +445,15 @@ public final class Pruner {
         return n;
     }
 
-    /** Locks as step 4 of a real run would find them: the fresh ones that defer deleting, and the stale. */
+    /** Locks as step 4 finds them: the live ones that defer deleting, and the stale. */
     private record LockView(List<String> running, int stale) {
     }
 
     /**
-     * For a dry run: the locks the real run's step 4 would find, judged the same way but changing nothing (a real
-     * run removes the stale ones).
+     * The other locks, judged as step 4 judges them: live ones (a backup or prune running), and stale ones,
+     * which a real run ({@code remove}) deletes and a dry run only counts.
      */
-    private LockView lookAtLocks(RepositoryLock lock) throws IOException {
+    private LockView lookAtLocks(RepositoryLock lock, boolean remove) throws IOException {
         Instant now = clock.instant();
         List<String> running = new ArrayList<>();
         int stale = 0;
@@ -474,10 +461,15 @@ public final class Pruner {
             if (f.name().equals(lock.name())) {
                 continue;
             }
-            if (f.isStale(now, lock.processes())) {
-                stale++;
-            } else {
+            RepositoryLock.Staleness staleness = f.staleness(now, lock.processes());
+            if (!staleness.stale()) {
                 running.add(f.describe());
+                continue;
+            }
+            stale++;
+            if (remove) {
+                store.delete(f.name());
+                log.info("removed stale lock {}: {}", f.describe(), staleness.reason());
             }
         }
         return new LockView(running, stale);
