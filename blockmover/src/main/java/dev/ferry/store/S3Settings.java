@@ -4,6 +4,7 @@ import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
 import java.util.regex.Pattern;
@@ -26,7 +27,15 @@ import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
  * @param caFile              PEM file of the CA certificates to trust instead of the JVM defaults, or {@code null}
  * @param partSize            size in bytes of multipart upload parts, and the size above which uploads are
  *                            multipart; between 5 MiB and 5 GiB
- * @param maxAttempts         how many times a request is tried before giving up (first try included), at least 1
+ * @param maxAttempts         how many times a request is tried before giving up (first try included), 1 to
+ *                            {@value #MAX_MAX_ATTEMPTS}
+ * @param timeout             the longest one request may take, all its attempts and the pauses between them
+ *                            included; a request that carries data gets {@link S3Store#TRANSFER_ALLOWANCE_PER_MIB}
+ *                            more per MiB it carries. Positive, at most {@link #MAX_TIMEOUT}
+ * @param attemptTimeout      how long one attempt may go without progress before it is abandoned (and retried if
+ *                            attempts and time remain): to connect, to complete the TLS handshake, between two
+ *                            pieces of data sent or received, and for the answer. Positive; a value above
+ *                            {@code timeout} is lowered to it
  * @param credentialsProvider credentials to sign requests with, or {@code null} for the SDK's default chain
  *                            (environment, profile files, container and instance roles, web identity)
  */
@@ -39,6 +48,8 @@ public record S3Settings(
         Path caFile,
         long partSize,
         int maxAttempts,
+        Duration timeout,
+        Duration attemptTimeout,
         AwsCredentialsProvider credentialsProvider) {
 
     /** One mebibyte. */
@@ -51,6 +62,14 @@ public record S3Settings(
     public static final long MAX_PART_SIZE = 5L * 1024 * MIB;
     /** Default number of attempts per request. */
     public static final int DEFAULT_MAX_ATTEMPTS = 8;
+    /** Largest number of attempts per request accepted. */
+    public static final int MAX_MAX_ATTEMPTS = 100;
+    /** Default time limit of one request, all attempts included: 2 minutes. */
+    public static final Duration DEFAULT_TIMEOUT = Duration.ofMinutes(2);
+    /** Default time an attempt may go without progress: 60 seconds. */
+    public static final Duration DEFAULT_ATTEMPT_TIMEOUT = Duration.ofSeconds(60);
+    /** Largest time limit accepted for a request or an attempt: a day. */
+    public static final Duration MAX_TIMEOUT = Duration.ofDays(1);
     /** Region used when none is configured. */
     public static final String DEFAULT_REGION = "us-east-1";
 
@@ -78,9 +97,30 @@ public record S3Settings(
             throw new IllegalArgumentException("S3 part size must be between " + MIN_PART_SIZE + " and "
                     + MAX_PART_SIZE + " bytes, got " + partSize);
         }
-        if (maxAttempts < 1) {
-            throw new IllegalArgumentException("S3 max attempts must be at least 1, got " + maxAttempts);
+        if (maxAttempts < 1 || maxAttempts > MAX_MAX_ATTEMPTS) {
+            throw new IllegalArgumentException("S3 max attempts must be between 1 and " + MAX_MAX_ATTEMPTS
+                    + ", got " + maxAttempts);
         }
+        timeout = timeout == null ? DEFAULT_TIMEOUT : timeout;
+        checkTimeout("S3 request timeout", timeout);
+        attemptTimeout = attemptTimeout == null ? DEFAULT_ATTEMPT_TIMEOUT : attemptTimeout;
+        checkTimeout("S3 attempt timeout", attemptTimeout);
+        if (attemptTimeout.compareTo(timeout) > 0) {
+            attemptTimeout = timeout; // an attempt cannot outlast its request
+        }
+    }
+
+    private static void checkTimeout(String what, Duration value) {
+        if (value.isNegative() || value.isZero() || value.compareTo(MAX_TIMEOUT) > 0) {
+            throw new IllegalArgumentException(what + " must be positive and at most " + MAX_TIMEOUT.toHours()
+                    + " hours, got " + seconds(value));
+        }
+    }
+
+    /** A duration for messages, in seconds: {@code 2 s}, {@code 0.25 s}, {@code 120 s}. */
+    static String seconds(Duration d) {
+        java.math.BigDecimal s = java.math.BigDecimal.valueOf(d.toMillis(), 3).stripTrailingZeros();
+        return (s.scale() < 0 ? s.setScale(0) : s).toPlainString() + " s";
     }
 
     /** A builder with defaults for everything but the bucket. */
@@ -98,6 +138,8 @@ public record S3Settings(
                 .caFile(caFile)
                 .partSize(partSize)
                 .maxAttempts(maxAttempts)
+                .timeout(timeout)
+                .attemptTimeout(attemptTimeout)
                 .credentialsProvider(credentialsProvider);
     }
 
@@ -118,7 +160,11 @@ public record S3Settings(
      *   <li>region: {@code AWS_REGION}, else {@code AWS_DEFAULT_REGION}, else {@code us-east-1};</li>
      *   <li>path-style addressing: {@code FERRY_S3_PATH_STYLE=true|false}; by default on when a custom endpoint is
      *       set, off otherwise;</li>
-     *   <li>CA bundle: {@code FERRY_S3_CA_FILE}, else {@code AWS_CA_BUNDLE}.</li>
+     *   <li>CA bundle: {@code FERRY_S3_CA_FILE}, else {@code AWS_CA_BUNDLE};</li>
+     *   <li>time limits, in seconds (decimals allowed): {@code FERRY_S3_TIMEOUT} for one request with all its
+     *       attempts (default 120), {@code FERRY_S3_ATTEMPT_TIMEOUT} for an attempt without progress (default 60,
+     *       at most the request's limit);</li>
+     *   <li>attempts per request: {@code FERRY_S3_MAX_ATTEMPTS} (default 8).</li>
      * </ul>
      * Empty variables count as unset. Credentials come from the SDK's default chain.
      *
@@ -174,7 +220,44 @@ public record S3Settings(
                 throw new IllegalArgumentException("invalid " + caVar + " '" + ca + "': " + e.getMessage(), e);
             }
         }
+
+        String timeout = value(env, "FERRY_S3_TIMEOUT");
+        if (timeout != null) {
+            builder.timeout(parseSeconds(timeout, "FERRY_S3_TIMEOUT"));
+        }
+        String attemptTimeout = value(env, "FERRY_S3_ATTEMPT_TIMEOUT");
+        if (attemptTimeout != null) {
+            builder.attemptTimeout(parseSeconds(attemptTimeout, "FERRY_S3_ATTEMPT_TIMEOUT"));
+        }
+        String attempts = value(env, "FERRY_S3_MAX_ATTEMPTS");
+        if (attempts != null) {
+            int n;
+            try {
+                n = Integer.parseInt(attempts);
+            } catch (NumberFormatException e) {
+                n = -1;
+            }
+            if (n < 1 || n > MAX_MAX_ATTEMPTS) {
+                throw new IllegalArgumentException("invalid FERRY_S3_MAX_ATTEMPTS '" + attempts
+                        + "': expected a whole number of attempts from 1 to " + MAX_MAX_ATTEMPTS);
+            }
+            builder.maxAttempts(n);
+        }
         return builder.build();
+    }
+
+    private static final Pattern SECONDS = Pattern.compile("\\d{1,6}(\\.\\d{1,3})?");
+
+    /** A positive number of seconds, at most {@link #MAX_TIMEOUT}, with up to three decimals. */
+    private static Duration parseSeconds(String text, String variable) {
+        if (SECONDS.matcher(text).matches()) {
+            Duration d = Duration.ofMillis(new java.math.BigDecimal(text).movePointRight(3).longValueExact());
+            if (!d.isZero() && d.compareTo(MAX_TIMEOUT) <= 0) {
+                return d;
+            }
+        }
+        throw new IllegalArgumentException("invalid " + variable + " '" + text + "': expected a number of seconds "
+                + "above 0 and at most " + MAX_TIMEOUT.toSeconds() + ", such as 120 or 2.5");
     }
 
     private static String firstSet(Map<String, String> env, String... names) {
@@ -249,6 +332,8 @@ public record S3Settings(
                 + (caFile == null ? "" : ", caFile=" + caFile)
                 + ", partSize=" + partSize
                 + ", maxAttempts=" + maxAttempts
+                + ", timeout=" + seconds(timeout)
+                + ", attemptTimeout=" + seconds(attemptTimeout)
                 + (credentialsProvider == null ? "" : ", credentials=" + credentialsProvider.getClass().getSimpleName())
                 + "]";
     }
@@ -263,6 +348,8 @@ public record S3Settings(
         private Path caFile;
         private long partSize = DEFAULT_PART_SIZE;
         private int maxAttempts = DEFAULT_MAX_ATTEMPTS;
+        private Duration timeout = DEFAULT_TIMEOUT;
+        private Duration attemptTimeout;
         private AwsCredentialsProvider credentialsProvider;
 
         private Builder(String bucket) {
@@ -305,9 +392,24 @@ public record S3Settings(
             return this;
         }
 
-        /** Attempts per request, first try included. Default: 8. */
+        /** Attempts per request, first try included, 1 to 100. Default: 8. */
         public Builder maxAttempts(int maxAttempts) {
             this.maxAttempts = maxAttempts;
+            return this;
+        }
+
+        /** Time limit of one request, all attempts included. Default: 2 minutes. */
+        public Builder timeout(Duration timeout) {
+            this.timeout = timeout;
+            return this;
+        }
+
+        /**
+         * Time an attempt may go without progress. Default: 60 seconds, or the request's {@link #timeout} if that
+         * is shorter; a larger value is lowered to the request's timeout.
+         */
+        public Builder attemptTimeout(Duration attemptTimeout) {
+            this.attemptTimeout = attemptTimeout;
             return this;
         }
 
@@ -320,7 +422,7 @@ public record S3Settings(
         /** Validated settings; {@link IllegalArgumentException} if a value is invalid. */
         public S3Settings build() {
             return new S3Settings(bucket, prefix, endpoint, region, pathStyle, caFile, partSize, maxAttempts,
-                    credentialsProvider);
+                    timeout, attemptTimeout, credentialsProvider);
         }
     }
 }

@@ -4,7 +4,11 @@ import java.io.ByteArrayInputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.net.ConnectException;
+import java.net.NoRouteToHostException;
+import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -22,16 +26,22 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import javax.net.ssl.SSLException;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 
@@ -40,19 +50,31 @@ import org.slf4j.LoggerFactory;
 
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.ConnectTimeoutException;
+import io.netty.handler.ssl.SslHandshakeTimeoutException;
+import io.netty.handler.timeout.ReadTimeoutException;
+import io.netty.handler.timeout.WriteTimeoutException;
+import software.amazon.awssdk.awscore.AwsRequestOverrideConfiguration;
 import software.amazon.awssdk.awscore.exception.AwsErrorDetails;
 import software.amazon.awssdk.awscore.exception.AwsServiceException;
 import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
 import software.amazon.awssdk.core.ResponseBytes;
 import software.amazon.awssdk.core.async.AsyncRequestBody;
 import software.amazon.awssdk.core.async.AsyncResponseTransformer;
+import software.amazon.awssdk.core.async.SdkPublisher;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
+import software.amazon.awssdk.core.exception.ApiCallAttemptTimeoutException;
+import software.amazon.awssdk.core.exception.ApiCallTimeoutException;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.core.interceptor.Context;
+import software.amazon.awssdk.core.interceptor.ExecutionAttribute;
 import software.amazon.awssdk.core.interceptor.ExecutionAttributes;
 import software.amazon.awssdk.core.interceptor.ExecutionInterceptor;
 import software.amazon.awssdk.http.SdkHttpRequest;
+import software.amazon.awssdk.http.async.AsyncExecuteRequest;
+import software.amazon.awssdk.http.async.SdkAsyncHttpClient;
 import software.amazon.awssdk.http.nio.netty.NettyNioAsyncHttpClient;
 import software.amazon.awssdk.http.nio.netty.SdkEventLoopGroup;
 import software.amazon.awssdk.regions.Region;
@@ -84,6 +106,26 @@ import software.amazon.awssdk.services.s3.model.UploadPartResponse;
  * <p>Requests are retried with exponential backoff and jitter on throttling, server errors and I/O errors, up to
  * {@link S3Settings#maxAttempts()} attempts. All methods are safe to call from several threads at once. The S3
  * client is created on first use and released by {@link #close()}.
+ *
+ * <p>Every request has a bounded time, so that an endpoint that does not answer is an error, not a hang:
+ * <ul>
+ *   <li>an attempt is abandoned (and retried) when it goes {@link S3Settings#attemptTimeout()} without progress:
+ *       to connect (at most {@value #CONNECT_TIMEOUT_SECONDS} s), to finish the TLS handshake (as long), to hand
+ *       the connection the next piece of a body, or to receive the next bytes of the answer. These limits follow
+ *       progress rather than the clock, so an upload over a slow link is not cut off while it moves; for that, a
+ *       body goes out in small pieces and the socket send buffer is kept to {@value #SEND_BUFFER_BYTES} bytes
+ *       (the wait for the answer starts once the last piece is in that buffer);</li>
+ *   <li>an attempt also has a wall-clock limit, as a backstop for an answer that trickles in: twice the attempt
+ *       timeout, plus {@link #TRANSFER_ALLOWANCE_PER_MIB} per MiB the request carries;</li>
+ *   <li>the whole request, all attempts and the pauses between them included, ends after
+ *       {@link S3Settings#timeout()}, plus the same allowance per MiB it carries; a whole-object GET, whose size
+ *       is known only once the answer begins, gets the allowance from then on;</li>
+ *   <li>Ferry's own waits end with these limits (a few seconds later where the client is to end the request),
+ *       cancelling the request.</li>
+ * </ul>
+ * A request that fails without an answer from S3 is reported with the endpoint, what its attempts met
+ * (connection refused, no connection, no answer, a TLS failure...), how many attempts were made and in how long;
+ * each failed attempt is logged at info level as it happens.
  */
 public final class S3Store implements Store {
 
@@ -97,10 +139,32 @@ public final class S3Store implements Store {
 
     private static final Logger log = LoggerFactory.getLogger(S3Store.class);
 
+    /**
+     * Time a request gets beyond its limits per MiB it carries: one minute, so that a transfer is cut off by the
+     * clock only below about 17 KiB/s (stalls are caught sooner, by the attempt timeout).
+     */
+    public static final Duration TRANSFER_ALLOWANCE_PER_MIB = Duration.ofMinutes(1);
+
+    /** Longest time to open a TCP connection, and again to finish a TLS handshake, if the attempt timeout is longer. */
+    static final int CONNECT_TIMEOUT_SECONDS = 5;
+
+    /** How long Ferry waits for a request beyond its own time limit, in case the client fails to end it. */
+    static final Duration GRACE = Duration.ofSeconds(5);
+
     private static final int MAX_CONNECTIONS = 64;
-    private static final Duration CONNECTION_ACQUISITION_TIMEOUT = Duration.ofMinutes(2);
-    private static final Duration CONNECTION_TIMEOUT = Duration.ofSeconds(10);
-    private static final Duration READ_WRITE_TIMEOUT = Duration.ofSeconds(60);
+    /** Size of the pieces an upload from memory is handed to the connection in. */
+    private static final int BODY_CHUNK = 64 * 1024;
+    /**
+     * Socket send buffer of a connection. The client starts waiting for the answer, with the attempt timeout, once
+     * the last byte of a body is in this buffer, so the link must drain it within that time: left to the kernel,
+     * the buffer grows to several MiB, which a slow link takes minutes to send. 1 MiB (about 2 MiB in flight, as
+     * the kernel doubles it) still allows about 20 MiB/s per connection at 100 ms round trip.
+     */
+    static final int SEND_BUFFER_BYTES = 1024 * 1024;
+    /** The header the SDK gives every attempt of one request (the same for all its attempts). */
+    private static final String INVOCATION_ID = "amz-sdk-invocation-id";
+    /** The {@link Call} a request belongs to, set on the request for {@link CallTracking}. */
+    private static final ExecutionAttribute<Call> CALL = new ExecutionAttribute<>("dev.ferry.store.S3Store.Call");
     private static final Pattern PEM_CERTIFICATE = Pattern.compile(
             "-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\\s]*?)-----END CERTIFICATE-----");
 
@@ -110,7 +174,10 @@ public final class S3Store implements Store {
     private final String location;
     private final Object clientLock = new Object();
     private S3AsyncClient client; // guarded by clientLock, created on first use
+    private SdkAsyncHttpClient httpClient; // guarded by clientLock, created with the client
     private boolean closed; // guarded by clientLock
+    /** Requests with an attempt under way, by invocation id, so that the HTTP layer can note what attempts meet. */
+    private final Map<String, Call> calls = new ConcurrentHashMap<>();
 
     /**
      * Creates a store. Nothing is read and no request is made until the store is used: the S3 client is created,
@@ -131,7 +198,8 @@ public final class S3Store implements Store {
             }
             if (client == null) {
                 TrustManager[] trustManagers = settings.caFile() == null ? null : trustManagers(settings.caFile());
-                client = buildClient(settings, trustManagers);
+                httpClient = new AttemptRecordingHttpClient(buildHttpClient(settings, trustManagers), calls);
+                client = buildClient(settings, httpClient, new CallTracking(calls));
             }
             return client;
         }
@@ -146,18 +214,48 @@ public final class S3Store implements Store {
         static final SdkEventLoopGroup GROUP = SdkEventLoopGroup.builder().build();
     }
 
-    private static S3AsyncClient buildClient(S3Settings settings, TrustManager[] trustManagers) {
+    /** Time to open a TCP connection, and again to finish a TLS handshake. */
+    static Duration connectTimeout(S3Settings settings) {
+        Duration max = Duration.ofSeconds(CONNECT_TIMEOUT_SECONDS);
+        return settings.attemptTimeout().compareTo(max) < 0 ? settings.attemptTimeout() : max;
+    }
+
+    /**
+     * Time for an attempt to get a connection: to open one (TCP, then TLS) and a second more. No more, because the
+     * Netty client can lose a connection request: when the first connection of a pool fails at once (refused, or
+     * an unknown host) on the event loop that negotiates the protocol, the request waits on a promise nobody
+     * completes until this timeout ends it (it was two minutes, and users saw refused connections hang that long);
+     * the attempt is then retried. Waiting for a free connection also counts, but Ferry uses far fewer than
+     * {@value #MAX_CONNECTIONS} at once.
+     */
+    static Duration acquireTimeout(S3Settings settings) {
+        return connectTimeout(settings).multipliedBy(2).plusSeconds(1);
+    }
+
+    /**
+     * The Netty HTTP client. Its read and write timeouts are idle timeouts (no byte received, or a write not
+     * finished, for that long), so they bound a stalled attempt without bounding a slow transfer.
+     */
+    private static SdkAsyncHttpClient buildHttpClient(S3Settings settings, TrustManager[] trustManagers) {
+        Duration idle = settings.attemptTimeout();
         NettyNioAsyncHttpClient.Builder http = NettyNioAsyncHttpClient.builder()
                 .eventLoopGroup(SharedEventLoops.GROUP)
                 .maxConcurrency(MAX_CONNECTIONS)
-                .connectionAcquisitionTimeout(CONNECTION_ACQUISITION_TIMEOUT)
-                .connectionTimeout(CONNECTION_TIMEOUT)
-                .readTimeout(READ_WRITE_TIMEOUT)
-                .writeTimeout(READ_WRITE_TIMEOUT)
+                .connectionAcquisitionTimeout(acquireTimeout(settings))
+                .connectionTimeout(connectTimeout(settings))
+                .tlsNegotiationTimeout(connectTimeout(settings))
+                .readTimeout(idle)
+                .writeTimeout(idle)
+                .putChannelOption(ChannelOption.SO_SNDBUF, SEND_BUFFER_BYTES)
                 .tcpKeepAlive(true);
         if (trustManagers != null) {
             http.tlsTrustManagersProvider(() -> trustManagers);
         }
+        return http.build();
+    }
+
+    private static S3AsyncClient buildClient(S3Settings settings, SdkAsyncHttpClient http,
+            ExecutionInterceptor callTracking) {
 
         // Standard mode: exponential backoff with full jitter; retries throttling errors, 5xx responses, the
         // transient S3 error codes and I/O errors. The client-side circuit breaker is off: a backup is a
@@ -172,7 +270,7 @@ public final class S3Store implements Store {
                 : DefaultCredentialsProvider.create();
 
         S3AsyncClientBuilder builder = S3AsyncClient.builder()
-                .httpClientBuilder(http)
+                .httpClient(http)
                 .region(Region.of(settings.region()))
                 .credentialsProvider(credentials)
                 .forcePathStyle(settings.pathStyle())
@@ -181,8 +279,12 @@ public final class S3Store implements Store {
                 // implementation verifies and which also satisfies Object Lock buckets.
                 .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
                 .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
+                // Every request sets its own limits (see Call); these defaults bound any that would not.
                 .overrideConfiguration(o -> o.retryStrategy(retryStrategy)
-                        .addExecutionInterceptor(new NoExpectContinueWithoutBody()));
+                        .apiCallTimeout(settings.timeout())
+                        .apiCallAttemptTimeout(settings.attemptTimeout().multipliedBy(2))
+                        .addExecutionInterceptor(new NoExpectContinueWithoutBody())
+                        .addExecutionInterceptor(callTracking));
         if (settings.endpoint() != null) {
             builder.endpointOverride(settings.endpoint());
         }
@@ -212,6 +314,216 @@ public final class S3Store implements Store {
         }
     }
 
+    /**
+     * One request as Ferry sees it: what it is for (for messages), its time limits, and what its attempts met. The
+     * SDK counts its attempts and names the endpoint it reached through {@link CallTracking}; the HTTP layer notes
+     * why an attempt failed through {@link AttemptRecordingHttpClient}, so that a request stopped by its time
+     * limit can still say what its attempts met.
+     */
+    private final class Call {
+        final String operation;
+        final String name;
+        final String key;
+        /** Bytes the request carries, known in advance; -1 for a download of unknown size. */
+        final long bytes;
+        final Duration attemptLimit;
+        final long startNanos = System.nanoTime();
+        final AtomicInteger attempts = new AtomicInteger();
+        /** Size of the answer of a download of unknown size, once its headers have come. */
+        volatile long answerBytes = -1;
+        volatile String endpointSeen;
+        volatile String invocationId;
+        /** Why each failed attempt failed, as far as the HTTP layer saw it. */
+        final List<Throwable> attemptFailures = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        /** A request carrying {@code bytes} bytes of data: 0 for none, -1 for a download of unknown size. */
+        Call(String operation, String name, String key, long bytes) {
+            this.operation = operation;
+            this.name = name;
+            this.key = key;
+            this.bytes = bytes;
+            Duration attempt = settings.attemptTimeout().multipliedBy(2).plus(transferAllowance(bytes));
+            this.attemptLimit = attempt.compareTo(limit()) < 0 ? attempt : limit();
+        }
+
+        /**
+         * The time limit of the whole request: the settings' timeout plus the allowance for the data it carries.
+         * A download of unknown size has the plain timeout until its answer tells its size, then that size's
+         * allowance on top.
+         */
+        Duration limit() {
+            return settings.timeout().plus(transferAllowance(Math.max(bytes, answerBytes)));
+        }
+
+        /**
+         * Puts this request's limits and identity on the SDK request. The client's limits cannot grow once a
+         * request is under way, so a download of unknown size is given only the per-attempt idle timeouts there,
+         * and its whole time is bounded by Ferry's wait ({@link #await}), which cancels it.
+         */
+        void configure(AwsRequestOverrideConfiguration.Builder o) {
+            if (bytes < 0) {
+                o.apiCallTimeout(S3Settings.MAX_TIMEOUT).apiCallAttemptTimeout(S3Settings.MAX_TIMEOUT);
+            } else {
+                o.apiCallTimeout(limit()).apiCallAttemptTimeout(attemptLimit);
+            }
+            o.putExecutionAttribute(CALL, this);
+        }
+
+        /** The GET's transformer, noting the size of the answer as soon as its headers come. */
+        <T> AsyncResponseTransformer<GetObjectResponse, T> sized(
+                AsyncResponseTransformer<GetObjectResponse, T> transformer) {
+            return new AsyncResponseTransformer<>() {
+                @Override
+                public CompletableFuture<T> prepare() {
+                    return transformer.prepare();
+                }
+
+                @Override
+                public void onResponse(GetObjectResponse response) {
+                    if (response.contentLength() != null) {
+                        answerBytes = response.contentLength();
+                    }
+                    transformer.onResponse(response);
+                }
+
+                @Override
+                public void onStream(SdkPublisher<ByteBuffer> publisher) {
+                    transformer.onStream(publisher);
+                }
+
+                @Override
+                public void exceptionOccurred(Throwable error) {
+                    transformer.exceptionOccurred(error);
+                }
+            };
+        }
+
+        void attemptFailed(Throwable failure) {
+            Throwable t = failure instanceof CompletionException && failure.getCause() != null
+                    ? failure.getCause() : failure;
+            if (!(t instanceof CancellationException)) { // cancelled by a time limit, reported as such
+                attemptFailures.add(t);
+                String problem = transportProblem(t, this);
+                log.info("S3 {} of {}: attempt {} of {} failed after {}: {}", operation, target(this), attempts.get(),
+                        settings.maxAttempts(), elapsed(), problem != null ? "the S3 endpoint " + endpoint() + " "
+                                + problem : message(t));
+            }
+        }
+
+        /**
+         * Time left before Ferry stops waiting: the request's limit from its start, and {@link #GRACE} more for a
+         * request the client ends itself.
+         */
+        long remainingNanos() {
+            Duration wait = bytes < 0 ? limit() : limit().plus(GRACE);
+            return Math.max(0, startNanos + wait.toNanos() - System.nanoTime());
+        }
+
+        void finished() {
+            String id = invocationId;
+            if (id != null) {
+                calls.remove(id, this);
+            }
+        }
+
+        String endpoint() {
+            if (endpointSeen != null) {
+                return endpointSeen;
+            }
+            return settings.endpoint() != null ? settings.endpoint().toString()
+                    : "of AWS in " + settings.region();
+        }
+
+        String elapsed() {
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
+            return String.format(java.util.Locale.ROOT, "%.1f s", millis / 1000.0);
+        }
+    }
+
+    /** Extra time for a request that carries {@code bytes} bytes: {@link #TRANSFER_ALLOWANCE_PER_MIB} per MiB. */
+    static Duration transferAllowance(long bytes) {
+        long perMib = TRANSFER_ALLOWANCE_PER_MIB.toMillis();
+        long b = Math.max(bytes, 0);
+        return Duration.ofMillis(b / S3Settings.MIB * perMib + (b % S3Settings.MIB) * perMib / S3Settings.MIB);
+    }
+
+    /** Counts a request's attempts and notes the endpoint and invocation id of each, for {@link Call}. */
+    private static final class CallTracking implements ExecutionInterceptor {
+        private final Map<String, Call> calls;
+
+        CallTracking(Map<String, Call> calls) {
+            this.calls = calls;
+        }
+
+        @Override
+        public void beforeTransmission(Context.BeforeTransmission context, ExecutionAttributes executionAttributes) {
+            Call call = executionAttributes.getAttribute(CALL);
+            if (call == null) {
+                return;
+            }
+            call.attempts.incrementAndGet();
+            SdkHttpRequest request = context.httpRequest();
+            boolean defaultPort = request.port() == ("https".equals(request.protocol()) ? 443 : 80);
+            call.endpointSeen = request.protocol() + "://" + request.host() + (defaultPort ? "" : ":" + request.port());
+            request.firstMatchingHeader(INVOCATION_ID).ifPresent(id -> {
+                call.invocationId = id;
+                calls.put(id, call);
+            });
+        }
+
+        @Override
+        public void afterExecution(Context.AfterExecution context, ExecutionAttributes executionAttributes) {
+            finished(executionAttributes);
+        }
+
+        @Override
+        public void onExecutionFailure(Context.FailedExecution context, ExecutionAttributes executionAttributes) {
+            finished(executionAttributes);
+        }
+
+        private static void finished(ExecutionAttributes executionAttributes) {
+            Call call = executionAttributes.getAttribute(CALL);
+            if (call != null) {
+                call.finished();
+            }
+        }
+    }
+
+    /** The HTTP client, noting why each failed attempt failed on the {@link Call} it belongs to. */
+    private static final class AttemptRecordingHttpClient implements SdkAsyncHttpClient {
+        private final SdkAsyncHttpClient delegate;
+        private final Map<String, Call> calls;
+
+        AttemptRecordingHttpClient(SdkAsyncHttpClient delegate, Map<String, Call> calls) {
+            this.delegate = delegate;
+            this.calls = calls;
+        }
+
+        @Override
+        public CompletableFuture<Void> execute(AsyncExecuteRequest request) {
+            Call call = request.request().firstMatchingHeader(INVOCATION_ID).map(calls::get).orElse(null);
+            CompletableFuture<Void> attempt = delegate.execute(request);
+            if (call != null) {
+                attempt.whenComplete((ok, failure) -> {
+                    if (failure != null) {
+                        call.attemptFailed(failure);
+                    }
+                });
+            }
+            return attempt;
+        }
+
+        @Override
+        public String clientName() {
+            return delegate.clientName();
+        }
+
+        @Override
+        public void close() {
+            delegate.close();
+        }
+    }
+
     /** The settings this store was created with. */
     public S3Settings settings() {
         return settings;
@@ -235,16 +547,19 @@ public final class S3Store implements Store {
     @Override
     public long size(String name) throws IOException {
         String key = key(name);
-        return await(client().headObject(r -> r.bucket(bucket).key(key)), "HeadObject", name, key, true)
-                .contentLength();
+        Call call = new Call("HeadObject", name, key, 0);
+        return await(client().headObject(r -> r.bucket(bucket).key(key).overrideConfiguration(call::configure)),
+                call, true).contentLength();
     }
 
     @Override
     public byte[] get(String name) throws IOException {
         String key = key(name);
+        Call call = new Call("GetObject", name, key, -1);
         ResponseBytes<GetObjectResponse> bytes = await(
-                client().getObject(r -> r.bucket(bucket).key(key), AsyncResponseTransformer.toBytes()),
-                "GetObject", name, key, true);
+                client().getObject(r -> r.bucket(bucket).key(key).overrideConfiguration(call::configure),
+                        call.sized(AsyncResponseTransformer.toBytes())),
+                call, true);
         return bytes.asByteArrayUnsafe();
     }
 
@@ -264,10 +579,12 @@ public final class S3Store implements Store {
         long last = offset + length - 1;
         ResponseBytes<GetObjectResponse> response;
         try {
+            Call call = new Call("GetObject", name, key, length);
             response = await(
-                    client().getObject(r -> r.bucket(bucket).key(key).range("bytes=" + offset + "-" + last),
+                    client().getObject(r -> r.bucket(bucket).key(key).range("bytes=" + offset + "-" + last)
+                                    .overrideConfiguration(call::configure),
                             AsyncResponseTransformer.toBytes()),
-                    "GetObject", name, key, true);
+                    call, true);
         } catch (IOException e) {
             if (e.getCause() instanceof AwsServiceException s && s.statusCode() == 416) {
                 throw shortObject(name, offset, length, -1);
@@ -325,8 +642,10 @@ public final class S3Store implements Store {
     private void putObject(String name, String key, PartSource source, long size) throws IOException {
         String md5 = source.md5(0, size);
         log.debug("PutObject {} ({} bytes)", describe(key), size);
-        await(client().putObject(r -> r.bucket(bucket).key(key).contentLength(size).contentMD5(md5),
-                source.body(0, size)), "PutObject", name, key, false);
+        Call call = new Call("PutObject", name, key, size);
+        await(client().putObject(r -> r.bucket(bucket).key(key).contentLength(size).contentMD5(md5)
+                        .overrideConfiguration(call::configure),
+                source.body(0, size)), call, false);
     }
 
     /**
@@ -340,10 +659,21 @@ public final class S3Store implements Store {
     }
 
     private record ArrayPartSource(byte[] data) implements PartSource {
+        /**
+         * The range in pieces of {@link #BODY_CHUNK} bytes, as a file body is read: the write timeout applies to
+         * each piece the client hands to the connection, so one piece of many MiB would need a fast link to be
+         * written in time.
+         */
         @Override
         public AsyncRequestBody body(long offset, long length) {
-            return AsyncRequestBody.fromRemainingByteBufferUnsafe(
-                    ByteBuffer.wrap(data, Math.toIntExact(offset), Math.toIntExact(length)));
+            int start = Math.toIntExact(offset);
+            int end = Math.toIntExact(offset + length);
+            ByteBuffer[] pieces = new ByteBuffer[Math.max(1, (end - start + BODY_CHUNK - 1) / BODY_CHUNK)];
+            for (int i = 0; i < pieces.length; i++) {
+                int from = start + i * BODY_CHUNK;
+                pieces[i] = ByteBuffer.wrap(data, from, Math.min(BODY_CHUNK, end - from));
+            }
+            return AsyncRequestBody.fromRemainingByteBuffersUnsafe(pieces);
         }
 
         @Override
@@ -405,17 +735,21 @@ public final class S3Store implements Store {
         S3AsyncClient s3 = client();
         long partSize = partSizeFor(settings.partSize(), size);
         int partCount = Math.toIntExact((size + partSize - 1) / partSize);
-        String uploadId = await(s3.createMultipartUpload(r -> r.bucket(bucket).key(key)),
-                "CreateMultipartUpload", name, key, false).uploadId();
+        Call create = new Call("CreateMultipartUpload", name, key, 0);
+        String uploadId = await(s3.createMultipartUpload(r -> r.bucket(bucket).key(key)
+                .overrideConfiguration(create::configure)), create, false).uploadId();
         log.debug("multipart upload {} of {} ({} bytes, {} parts of {} bytes)",
                 uploadId, describe(key), size, partCount, partSize);
 
         List<CompletableFuture<UploadPartResponse>> requests = new ArrayList<>(partCount);
+        List<Call> partCalls = new ArrayList<>(partCount);
         try {
             Semaphore inFlight = new Semaphore(PARTS_IN_FLIGHT);
+            // every part ends within its own limit, so a slot frees up within the limit of the largest part
+            Duration slotWait = new Call("UploadPart", name, key, partSize).limit().plus(GRACE);
             AtomicBoolean failed = new AtomicBoolean();
             for (int i = 0; i < partCount && !failed.get(); i++) {
-                acquire(inFlight);
+                acquire(inFlight, slotWait, key);
                 if (failed.get()) {
                     break;
                 }
@@ -423,10 +757,13 @@ public final class S3Store implements Store {
                 long offset = i * partSize;
                 long length = Math.min(partSize, size - offset);
                 String md5 = source.md5(offset, length);
+                Call call = new Call("UploadPart #" + partNumber, name, key, length);
                 CompletableFuture<UploadPartResponse> request = s3.uploadPart(r -> r.bucket(bucket).key(key)
-                                .uploadId(uploadId).partNumber(partNumber).contentLength(length).contentMD5(md5),
+                                .uploadId(uploadId).partNumber(partNumber).contentLength(length).contentMD5(md5)
+                                .overrideConfiguration(call::configure),
                         source.body(offset, length));
                 requests.add(request);
+                partCalls.add(call);
                 request.whenComplete((response, error) -> {
                     if (error != null) {
                         failed.set(true);
@@ -437,52 +774,91 @@ public final class S3Store implements Store {
 
             List<CompletedPart> parts = new ArrayList<>(partCount);
             for (int i = 0; i < requests.size(); i++) {
-                UploadPartResponse response = await(requests.get(i), "UploadPart #" + (i + 1), name, key, false);
+                UploadPartResponse response = await(requests.get(i), partCalls.get(i), false);
                 parts.add(CompletedPart.builder().partNumber(i + 1).eTag(response.eTag()).build());
             }
             if (parts.size() != partCount) {
                 throw new IOException("S3 multipart upload of " + describe(key) + " stopped after " + parts.size()
                         + " of " + partCount + " parts");
             }
+            // S3 may take long to assemble a large object (it keeps the connection alive meanwhile)
+            Call complete = new Call("CompleteMultipartUpload", name, key, size);
             await(s3.completeMultipartUpload(r -> r.bucket(bucket).key(key).uploadId(uploadId)
-                    .multipartUpload(m -> m.parts(parts))), "CompleteMultipartUpload", name, key, false);
+                    .multipartUpload(m -> m.parts(parts)).overrideConfiguration(complete::configure)),
+                    complete, false);
             log.debug("multipart upload {} of {} completed", uploadId, describe(key));
         } catch (IOException | RuntimeException | Error e) {
             // Let the parts still in flight finish (or cancel them when interrupted) so that the abort, which
-            // frees the parts already stored, also covers them.
-            for (CompletableFuture<UploadPartResponse> request : requests) {
+            // frees the parts already stored, also covers them. Each ends within its limit.
+            for (int i = 0; i < requests.size(); i++) {
                 if (e instanceof InterruptedIOException) {
-                    request.cancel(true);
+                    requests.get(i).cancel(true);
                 } else {
-                    try {
-                        request.join();
-                    } catch (CompletionException | CancellationException ignored) {
-                        // the first failure is the one reported
-                    }
+                    settle(requests.get(i), partCalls.get(i)); // the first failure is the one reported
                 }
             }
-            abort(s3, key, uploadId, e);
+            abort(s3, name, key, uploadId, e);
             throw e;
         }
     }
 
-    private static void acquire(Semaphore semaphore) throws InterruptedIOException {
+    private static void acquire(Semaphore semaphore, Duration wait, String key) throws IOException {
         try {
-            semaphore.acquire();
+            if (!semaphore.tryAcquire(wait.toNanos(), TimeUnit.NANOSECONDS)) {
+                throw new IOException("S3 multipart upload of " + key + ": no part finished within "
+                        + S3Settings.seconds(wait));
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted while uploading to S3");
         }
     }
 
-    private void abort(S3AsyncClient s3, String key, String uploadId, Throwable cause) {
+    private void abort(S3AsyncClient s3, String name, String key, String uploadId, Throwable cause) {
         log.debug("aborting multipart upload {} of {}", uploadId, describe(key));
+        Call call = new Call("AbortMultipartUpload", name, key, 0);
+        CompletableFuture<?> request;
         try {
-            s3.abortMultipartUpload(r -> r.bucket(bucket).key(key).uploadId(uploadId)).join();
-        } catch (CompletionException | CancellationException e) {
-            Throwable reason = e.getCause() != null ? e.getCause() : e;
+            request = s3.abortMultipartUpload(r -> r.bucket(bucket).key(key).uploadId(uploadId)
+                    .overrideConfiguration(call::configure));
+        } catch (RuntimeException e) {
+            request = CompletableFuture.failedFuture(e);
+        }
+        Throwable failure = settle(request, call);
+        if (failure != null) {
+            IOException reason = failure(failure, call, false, failure instanceof TimeoutException);
             cause.addSuppressed(new IOException("could not abort S3 multipart upload " + uploadId + " of "
-                    + describe(key) + "; its parts may remain until a bucket lifecycle rule removes them", reason));
+                    + describe(key) + "; its parts may remain until a bucket lifecycle rule removes them: "
+                    + reason.getMessage(), reason));
+        }
+    }
+
+    /**
+     * Waits, even when interrupted (the interrupt is kept for the caller), until a request ends or its time is up,
+     * and returns its failure: the request's exception, a {@link TimeoutException} (the request is then
+     * cancelled), or {@code null} if it succeeded.
+     */
+    private static Throwable settle(CompletableFuture<?> request, Call call) {
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    request.get(call.remainingNanos(), TimeUnit.NANOSECONDS);
+                    return null;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                } catch (TimeoutException e) {
+                    request.cancel(true);
+                    return e;
+                } catch (ExecutionException | CancellationException e) {
+                    return e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+                }
+            }
+        } finally {
+            call.finished();
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 
@@ -497,10 +873,12 @@ public final class S3Store implements Store {
         String token = null;
         do {
             String continuationToken = token;
+            Call call = new Call("ListObjectsV2", prefix, listPrefix, 0);
             ListObjectsV2Response page = await(client().listObjectsV2(r -> r.bucket(bucket)
                             .prefix(listPrefix.isEmpty() ? null : listPrefix)
-                            .continuationToken(continuationToken)),
-                    "ListObjectsV2", prefix, listPrefix, false);
+                            .continuationToken(continuationToken)
+                            .overrideConfiguration(call::configure)),
+                    call, false);
             for (S3Object object : page.contents()) {
                 String objectKey = object.key();
                 if (!objectKey.startsWith(keyPrefix) || objectKey.endsWith("/")) {
@@ -512,6 +890,10 @@ public final class S3Store implements Store {
             if (Boolean.TRUE.equals(page.isTruncated()) && token == null) {
                 throw new IOException("S3 ListObjectsV2 of " + describe(listPrefix)
                         + " returned a truncated page without a continuation token");
+            }
+            if (token != null && token.equals(continuationToken)) { // would list the same page forever
+                throw new IOException("S3 ListObjectsV2 of " + describe(listPrefix)
+                        + " returned the continuation token it was given, " + token);
             }
         } while (token != null);
         log.debug("listed {} objects under {}", objects.size(), describe(listPrefix));
@@ -538,9 +920,11 @@ public final class S3Store implements Store {
         do {
             String km = keyMarker;
             String um = uploadIdMarker;
+            Call call = new Call("ListMultipartUploads", "", keyPrefix, 0);
             ListMultipartUploadsResponse page = await(client().listMultipartUploads(r -> r.bucket(bucket)
-                            .prefix(keyPrefix.isEmpty() ? null : keyPrefix).keyMarker(km).uploadIdMarker(um)),
-                    "ListMultipartUploads", "", keyPrefix, false);
+                            .prefix(keyPrefix.isEmpty() ? null : keyPrefix).keyMarker(km).uploadIdMarker(um)
+                            .overrideConfiguration(call::configure)),
+                    call, false);
             java.time.Instant cutoff = java.time.Instant.now().minus(age); // taken after the answer
             for (MultipartUpload u : page.uploads()) {
                 if (u.key() == null || !u.key().startsWith(keyPrefix) || u.initiated() == null
@@ -550,8 +934,9 @@ public final class S3Store implements Store {
                 log.info("aborting the multipart upload {} of {}, begun {} and never finished", u.uploadId(),
                         describe(u.key()), u.initiated());
                 try {
-                    await(client().abortMultipartUpload(r -> r.bucket(bucket).key(u.key()).uploadId(u.uploadId())),
-                            "AbortMultipartUpload", u.key().substring(keyPrefix.length()), u.key(), true);
+                    Call abort = new Call("AbortMultipartUpload", u.key().substring(keyPrefix.length()), u.key(), 0);
+                    await(client().abortMultipartUpload(r -> r.bucket(bucket).key(u.key()).uploadId(u.uploadId())
+                            .overrideConfiguration(abort::configure)), abort, true);
                     aborted++;
                 } catch (NoSuchObjectException e) {
                     // finished or aborted meanwhile
@@ -564,6 +949,10 @@ public final class S3Store implements Store {
                 throw new IOException("S3 ListMultipartUploads of " + describe(keyPrefix)
                         + " returned a truncated page without a marker");
             }
+            if (more && Objects.equals(keyMarker, km) && Objects.equals(uploadIdMarker, um)) {
+                throw new IOException("S3 ListMultipartUploads of " + describe(keyPrefix)
+                        + " returned the markers it was given, " + km + " / " + um);
+            }
         } while (more);
         return aborted;
     }
@@ -572,7 +961,9 @@ public final class S3Store implements Store {
     public void delete(String name) throws IOException {
         String key = key(name);
         try {
-            await(client().deleteObject(r -> r.bucket(bucket).key(key)), "DeleteObject", name, key, true);
+            Call call = new Call("DeleteObject", name, key, 0);
+            await(client().deleteObject(r -> r.bucket(bucket).key(key).overrideConfiguration(call::configure)),
+                    call, true);
         } catch (NoSuchObjectException e) {
             // Some S3-compatible services answer 404 for a missing key; it is already gone.
         }
@@ -590,7 +981,8 @@ public final class S3Store implements Store {
      */
     public void createBucketIfMissing() throws IOException {
         try {
-            await(client().headBucket(r -> r.bucket(bucket)), "HeadBucket", bucket, "", false);
+            Call call = new Call("HeadBucket", bucket, "", 0);
+            await(client().headBucket(r -> r.bucket(bucket).overrideConfiguration(call::configure)), call, false);
             return;
         } catch (IOException e) {
             if (e.getCause() instanceof AwsServiceException s && s.statusCode() == 403) {
@@ -604,12 +996,13 @@ public final class S3Store implements Store {
         log.debug("creating bucket {}", bucket);
         String region = settings.region();
         try {
+            Call call = new Call("CreateBucket", bucket, "", 0);
             await(client().createBucket(r -> {
-                r.bucket(bucket);
+                r.bucket(bucket).overrideConfiguration(call::configure);
                 if (!region.equals(S3Settings.DEFAULT_REGION)) {
                     r.createBucketConfiguration(c -> c.locationConstraint(region));
                 }
-            }), "CreateBucket", bucket, "", false);
+            }), call, false);
         } catch (IOException e) {
             if (e.getCause() instanceof AwsServiceException s
                     && "BucketAlreadyOwnedByYou".equals(errorCode(s))) {
@@ -622,13 +1015,19 @@ public final class S3Store implements Store {
     @Override
     public void close() {
         S3AsyncClient clientToClose;
+        SdkAsyncHttpClient httpToClose;
         synchronized (clientLock) {
             closed = true;
             clientToClose = client;
+            httpToClose = httpClient;
             client = null;
+            httpClient = null;
         }
         if (clientToClose != null) {
             clientToClose.close();
+        }
+        if (httpToClose != null) {
+            httpToClose.close(); // given to the client ready-made, so the client leaves it open
         }
     }
 
@@ -650,54 +1049,163 @@ public final class S3Store implements Store {
     }
 
     /**
-     * Waits for an S3 request and turns its failure into an {@link IOException} naming the object, the S3 error
-     * code and message. With {@code missingIsNoSuchObject}, a 404 for the key becomes a
-     * {@link NoSuchObjectException}.
+     * Waits for an S3 request, at most until its time is up (see {@link Call#remainingNanos()}), and turns its
+     * failure into an {@link IOException} naming the object and what went wrong (see {@link #failure}). With
+     * {@code missingIsNoSuchObject}, a 404 for the key becomes a {@link NoSuchObjectException}.
      */
-    private <T> T await(CompletableFuture<T> request, String operation, String name, String key,
-            boolean missingIsNoSuchObject) throws IOException {
+    private <T> T await(CompletableFuture<T> request, Call call, boolean missingIsNoSuchObject) throws IOException {
         try {
-            return request.get();
+            while (true) {
+                try {
+                    return request.get(call.remainingNanos(), TimeUnit.NANOSECONDS);
+                } catch (TimeoutException e) {
+                    if (call.remainingNanos() == 0) { // else the limit grew meanwhile: the answer's size came
+                        throw e;
+                    }
+                }
+            }
         } catch (InterruptedException e) {
             request.cancel(true);
             Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted during S3 " + operation + " of " + describe(key));
+            throw new InterruptedIOException("interrupted during S3 " + call.operation + " of " + target(call));
+        } catch (TimeoutException e) {
+            request.cancel(true); // a download of unknown size, or the client failed to end it
+            throw failure(e, call, missingIsNoSuchObject, true);
         } catch (ExecutionException | CompletionException | CancellationException e) {
-            throw failure(e, operation, name, key, missingIsNoSuchObject);
+            throw failure(e, call, missingIsNoSuchObject, false);
+        } finally {
+            call.finished();
         }
     }
 
-    private IOException failure(Throwable error, String operation, String name, String key,
-            boolean missingIsNoSuchObject) {
+    private String target(Call call) {
+        return call.key.isEmpty() ? "s3://" + bucket : describe(call.key);
+    }
+
+    /**
+     * An {@link IOException} for a failed request. An error answer from S3 gives its code, message and request id.
+     * A request that got no answer names the endpoint, what its attempts met (connection refused, no connection,
+     * no answer, a TLS failure...), how many attempts were made in how long, and whether its time limit ended it;
+     * {@code outOfTime} says Ferry's own wait for it ran out.
+     */
+    private IOException failure(Throwable error, Call call, boolean missingIsNoSuchObject, boolean outOfTime) {
         Throwable t = error;
         while ((t instanceof CompletionException || t instanceof ExecutionException) && t.getCause() != null) {
             t = t.getCause();
         }
-        String target = key.isEmpty() ? "s3://" + bucket : describe(key);
+        String failed = "S3 " + call.operation + " of " + target(call) + " failed: ";
         if (t instanceof AwsServiceException s) {
             String code = errorCode(s);
             if (missingIsNoSuchObject && s.statusCode() == 404 && !"NoSuchBucket".equals(code)) {
-                NoSuchObjectException missing = new NoSuchObjectException(location, name);
+                NoSuchObjectException missing = new NoSuchObjectException(location, call.name);
                 missing.initCause(s);
                 return missing;
             }
             AwsErrorDetails details = s.awsErrorDetails();
             String message = details != null && details.errorMessage() != null ? details.errorMessage() : "";
             String requestId = s.requestId() == null ? "" : ", request id " + s.requestId();
-            return new IOException("S3 " + operation + " of " + target + " failed: "
+            return new IOException(failed
                     + (code == null ? "HTTP " + s.statusCode() : code + " (HTTP " + s.statusCode() + ")")
                     + (message.isEmpty() ? "" : ": " + message) + requestId + " [endpoint "
                     + (settings.endpoint() == null ? "AWS " + settings.region() : settings.endpoint()) + "]", s);
         }
-        if (t instanceof CancellationException) {
-            return new InterruptedIOException("S3 " + operation + " of " + target + " was cancelled");
+        boolean timeLimit = outOfTime || t instanceof ApiCallTimeoutException;
+        if (t instanceof CancellationException && !timeLimit) {
+            return new InterruptedIOException("S3 " + call.operation + " of " + target(call) + " was cancelled");
         }
+        int attempts = call.attempts.get();
+        // What the attempts met, in order and each once; an attempt cut off by the request's time limit had met
+        // nothing yet.
+        java.util.Set<String> met = new java.util.LinkedHashSet<>();
+        for (Throwable attemptFailure : call.attemptFailures) {
+            String problem = transportProblem(attemptFailure, call);
+            if (problem != null) {
+                met.add(problem);
+            }
+        }
+        String last = timeLimit ? null : transportProblem(t, call);
+        if (last != null) {
+            met.add(last);
+        }
+        String endpoint = "the S3 endpoint " + call.endpoint();
+        String problem;
+        if (!met.isEmpty()) {
+            problem = endpoint + " " + String.join(", then ", met);
+        } else if (timeLimit) {
+            problem = "no answer from " + endpoint;
+        } else if (attempts == 0) {
+            return new IOException(failed + message(t), t); // nothing was sent (credentials, a local file...)
+        } else {
+            problem = "error talking to " + endpoint + ": " + message(t);
+        }
+        String tried = attempts + (attempts == 1 ? " attempt" : " attempts") + " in " + call.elapsed()
+                + (timeLimit ? "; the time limit of " + S3Settings.seconds(call.limit())
+                        + " for this request ran out, see FERRY_S3_TIMEOUT" : "");
+        return new IOException(failed + problem + " (" + tried + ")", t);
+    }
+
+    private static String message(Throwable t) {
         String message = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
         if (t instanceof SdkException && t.getCause() != null && t.getCause().getMessage() != null
                 && !message.contains(t.getCause().getMessage())) {
             message = message + ": " + t.getCause().getMessage();
         }
-        return new IOException("S3 " + operation + " of " + target + " failed: " + message, t);
+        return message;
+    }
+
+    /**
+     * What an attempt that got no answer met, said of the endpoint ("refused the connection", "accepted the
+     * request but sent no answer within 30 s"...); {@code null} if the failure is none of the known network
+     * failures.
+     */
+    private String transportProblem(Throwable failure, Call call) {
+        String idle = S3Settings.seconds(settings.attemptTimeout());
+        String connect = S3Settings.seconds(connectTimeout(settings));
+        for (Throwable c = failure; c != null; c = c.getCause()) {
+            String message = c.getMessage() == null ? "" : c.getMessage();
+            if (c instanceof ConnectTimeoutException) {
+                return "could not be reached within " + connect + " (connection timed out)";
+            }
+            if (c instanceof ConnectException) {
+                return message.toLowerCase(java.util.Locale.ROOT).contains("refused") ? "refused the connection"
+                        : "could not be reached: " + message;
+            }
+            if (c instanceof NoRouteToHostException) {
+                return "could not be reached: no route to host";
+            }
+            if (c instanceof UnknownHostException) {
+                return "could not be reached: unknown host " + message;
+            }
+            if (c instanceof SslHandshakeTimeoutException) {
+                return "did not finish the TLS handshake within " + connect;
+            }
+            if (c instanceof SSLException) {
+                return "failed the TLS handshake: " + message;
+            }
+            if (c instanceof ReadTimeoutException) {
+                return "accepted the request but sent no answer within " + idle;
+            }
+            if (c instanceof WriteTimeoutException) {
+                return "stopped taking data for " + idle + " (write timed out)";
+            }
+            if (c instanceof TimeoutException && message.contains("Acquire operation")) {
+                return "gave no connection within " + S3Settings.seconds(acquireTimeout(settings));
+            }
+            if (c instanceof ApiCallAttemptTimeoutException) {
+                return "did not finish answering within " + S3Settings.seconds(call.attemptLimit);
+            }
+            if (c instanceof ClosedChannelException) {
+                return "closed the connection before answering";
+            }
+        }
+        for (Throwable c = failure; c != null; c = c.getCause()) {
+            String message = c.getMessage() == null ? "" : c.getMessage().toLowerCase(java.util.Locale.ROOT);
+            if (c instanceof IOException && (message.contains("reset") || message.contains("closed")
+                    || message.contains("complete response"))) {
+                return "closed the connection before answering (" + c.getMessage() + ")";
+            }
+        }
+        return null;
     }
 
     private static String errorCode(AwsServiceException e) {

@@ -1,6 +1,8 @@
 package dev.ferry.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ferry.repo.BlobType;
@@ -9,7 +11,13 @@ import dev.ferry.repo.Repository;
 import dev.ferry.store.S3ProxyServer;
 import dev.ferry.store.S3Store;
 import dev.ferry.store.StoreObject;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.List;
 import java.util.Random;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -131,5 +139,62 @@ class S3CliTest {
                 s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
+    }
+
+    /**
+     * An endpoint that refuses connections, and one that accepts them and never answers: the command fails within
+     * the time limit set in the environment, with exit code 1 and a message naming the endpoint, the attempts and
+     * what they met.
+     */
+    @Test
+    void anUnreachableEndpointFailsWithinTheTimeLimit() throws Exception {
+        cli.env.put("FERRY_S3_TIMEOUT", "2");
+        cli.env.put("FERRY_S3_ATTEMPT_TIMEOUT", "1");
+        cli.env.put("FERRY_S3_MAX_ATTEMPTS", "2");
+        InetAddress loopback = InetAddress.getLoopbackAddress();
+        int closedPort;
+        try (ServerSocket socket = new ServerSocket(0, 1, loopback)) {
+            closedPort = socket.getLocalPort();
+        }
+        List<Socket> accepted = new CopyOnWriteArrayList<>();
+        try (ServerSocket silent = new ServerSocket(0, 50, loopback)) {
+            Thread acceptor = new Thread(() -> {
+                try {
+                    while (true) {
+                        accepted.add(silent.accept());
+                    }
+                } catch (IOException closed) {
+                    // the test is over
+                }
+            }, "silent-s3");
+            acceptor.setDaemon(true);
+            acceptor.start();
+            for (int port : List.of(closedPort, silent.getLocalPort())) {
+                String endpoint = "http://127.0.0.1:" + port;
+                cli.env.put("AWS_ENDPOINT_URL", endpoint);
+                long start = System.nanoTime();
+                CliRunner.Result dead = cli.run("-r", "s3://bucket/x", "snapshots");
+                double seconds = (System.nanoTime() - start) / 1e9;
+                assertEquals(ExitCodes.ERROR, dead.exitCode(), dead.toString());
+                assertTrue(seconds < 2 + 5, "failed within the 2 s limit (and a margin): " + seconds + " s, " + dead);
+                String message = dead.err().trim();
+                assertTrue(message.startsWith("ferry: S3 GetObject of s3://bucket/x/config failed: the S3 endpoint "
+                        + endpoint + " "), dead.toString());
+                assertTrue(message.contains(port == closedPort ? "refused the connection" : "no answer"),
+                        dead.toString());
+                assertTrue(message.matches("(?s).*\\([12] attempts? in \\d+\\.\\d s.*"), dead.toString());
+                assertFalse(message.contains("Exception") || message.contains("Acquire"), dead.toString());
+            }
+            assertFalse(accepted.isEmpty(), "the silent server was reached");
+        } finally {
+            for (Socket socket : accepted) {
+                socket.close();
+            }
+        }
+
+        cli.env.put("FERRY_S3_TIMEOUT", "soon");
+        CliRunner.Result invalid = cli.run("-r", "s3://bucket/x", "snapshots");
+        assertNotEquals(ExitCodes.OK, invalid.exitCode(), invalid.toString());
+        assertTrue(invalid.err().contains("invalid FERRY_S3_TIMEOUT 'soon'"), invalid.toString());
     }
 }

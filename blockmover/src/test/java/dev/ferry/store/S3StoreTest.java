@@ -563,6 +563,8 @@ class S3StoreTest {
             assertNull(settings.caFile());
             assertEquals(16 * MIB, settings.partSize());
             assertEquals(8, settings.maxAttempts());
+            assertEquals(Duration.ofMinutes(2), settings.timeout());
+            assertEquals(Duration.ofSeconds(60), settings.attemptTimeout());
             assertNull(settings.credentialsProvider());
             assertEquals("s3://my-bucket/backups/prod", settings.url());
         }
@@ -616,6 +618,42 @@ class S3StoreTest {
         }
 
         @Test
+        void timeLimitsAndAttemptsFromTheEnvironment() {
+            S3Settings set = S3Settings.fromUrl("s3://bucket", Map.of("FERRY_S3_TIMEOUT", "2.5",
+                    "FERRY_S3_ATTEMPT_TIMEOUT", "0.75", "FERRY_S3_MAX_ATTEMPTS", "3"));
+            assertEquals(Duration.ofMillis(2500), set.timeout());
+            assertEquals(Duration.ofMillis(750), set.attemptTimeout());
+            assertEquals(3, set.maxAttempts());
+            assertEquals(Duration.ofHours(24), S3Settings.fromUrl("s3://bucket", Map.of("FERRY_S3_TIMEOUT", "86400",
+                    "FERRY_S3_ATTEMPT_TIMEOUT", "", "FERRY_S3_MAX_ATTEMPTS", " ")).timeout());
+
+            // an attempt cannot outlast its request: the default and a larger value are lowered to it
+            assertEquals(Duration.ofSeconds(10), S3Settings.fromUrl("s3://bucket", Map.of(
+                    "FERRY_S3_TIMEOUT", "10")).attemptTimeout());
+            assertEquals(Duration.ofSeconds(10), S3Settings.fromUrl("s3://bucket", Map.of(
+                    "FERRY_S3_TIMEOUT", "10", "FERRY_S3_ATTEMPT_TIMEOUT", "30")).attemptTimeout());
+            assertEquals(Duration.ofSeconds(5), S3Settings.builder("bucket").timeout(Duration.ofSeconds(5)).build()
+                    .attemptTimeout());
+        }
+
+        @Test
+        void invalidTimeLimitsAndAttemptsAreRejectedByName() {
+            for (String variable : List.of("FERRY_S3_TIMEOUT", "FERRY_S3_ATTEMPT_TIMEOUT")) {
+                for (String value : List.of("0", "0.0", "-1", "soon", "1e3", "2m", "1.2345", "86401", "1,5")) {
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> S3Settings.fromUrl("s3://bucket", Map.of(variable, value)), variable + "=" + value);
+                    assertTrue(e.getMessage().contains(variable + " '" + value + "'")
+                            && e.getMessage().contains("seconds"), e.getMessage());
+                }
+            }
+            for (String value : List.of("0", "101", "-3", "2.5", "many")) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> S3Settings.fromUrl("s3://bucket", Map.of("FERRY_S3_MAX_ATTEMPTS", value)), value);
+                assertTrue(e.getMessage().contains("FERRY_S3_MAX_ATTEMPTS '" + value + "'"), e.getMessage());
+            }
+        }
+
+        @Test
         void invalidUrlsAreRejected() {
             for (String url : List.of("s3://", "s3:///prefix", "s3://ab", "s3://Upper-Case", "s3://under_score/x",
                     "s3://-leading", "s3://" + "a".repeat(64), "http://bucket/prefix", "bucket/prefix")) {
@@ -639,6 +677,15 @@ class S3StoreTest {
         void builderValidation() {
             assertThrows(IllegalArgumentException.class, () -> S3Settings.builder("bucket").partSize(MIB).build());
             assertThrows(IllegalArgumentException.class, () -> S3Settings.builder("bucket").maxAttempts(0).build());
+            assertThrows(IllegalArgumentException.class, () -> S3Settings.builder("bucket").maxAttempts(101).build());
+            assertThrows(IllegalArgumentException.class,
+                    () -> S3Settings.builder("bucket").timeout(Duration.ZERO).build());
+            assertThrows(IllegalArgumentException.class,
+                    () -> S3Settings.builder("bucket").timeout(Duration.ofSeconds(-1)).build());
+            assertThrows(IllegalArgumentException.class,
+                    () -> S3Settings.builder("bucket").timeout(Duration.ofDays(2)).build());
+            assertThrows(IllegalArgumentException.class,
+                    () -> S3Settings.builder("bucket").attemptTimeout(Duration.ofMillis(-5)).build());
             assertThrows(IllegalArgumentException.class, () -> S3Settings.builder("bucket").prefix("a/../b").build());
             assertThrows(IllegalArgumentException.class, () -> S3Settings.builder("B").build());
             S3Settings settings = S3Settings.builder("bucket").prefix("x").build();
