@@ -24,6 +24,8 @@ import java.util.function.LongSupplier;
  *
  * <p>The rate is measured over the last {@value #RATE_WINDOW_SECONDS} seconds; the final line shows the average
  * over the whole run and how long it took. A total of 0 means "not known": the line then shows only bytes and rate.
+ * Operations that count files ({@link #filesDone}, {@link #total(long, long)}) add them after the bytes:
+ * {@code 1234/50000 files} on a terminal, {@code 1234 of 50000 files} otherwise.
  *
  * <p>{@link #start} reports from a daemon thread. The public constructor starts no thread; whoever builds a reporter
  * that way calls {@link #tick()} when it wants a line drawn.
@@ -48,7 +50,9 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
     private final LongSupplier nanoTime;
     private final long startNanos;
     private final LongAdder done = new LongAdder();
+    private final LongAdder files = new LongAdder();
     private volatile long total;
+    private volatile long totalFiles;
 
     // guarded by this
     private final ArrayDeque<Sample> samples = new ArrayDeque<>();
@@ -124,6 +128,25 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
     /** Replaces the total, for operations that learn their size once under way; 0 means not known. */
     public void setTotal(long totalBytes) {
         total = checkTotal(totalBytes);
+    }
+
+    @Override
+    public void total(long bytes, long files) {
+        total = checkTotal(bytes);
+        totalFiles = checkTotal(files);
+    }
+
+    @Override
+    public void filesDone(long n) {
+        files.add(n);
+    }
+
+    public long filesDone() {
+        return files.sum();
+    }
+
+    public long totalFiles() {
+        return totalFiles;
     }
 
     public long bytesDone() {
@@ -248,6 +271,10 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
             } else {
                 b.append(' ').append(Sizes.human(bytes));
             }
+            String f = files("/");
+            if (f != null) {
+                b.append(' ').append(f);
+            }
             b.append(' ').append(rateText);
             if (timing != null) {
                 b.append(' ').append(timing);
@@ -261,12 +288,26 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
             } else {
                 b.append(Sizes.human(bytes));
             }
+            String f = files(" of ");
+            if (f != null) {
+                b.append(", ").append(f);
+            }
             b.append(", ").append(rateText);
             if (timing != null) {
                 b.append(", ").append(timing);
             }
         }
         return b.toString();
+    }
+
+    /** "12 files", "12/40 files" or "12 of 40 files"; null for an operation that counts no files. */
+    private String files(String of) {
+        long n = files.sum();
+        long all = totalFiles;
+        if (n == 0 && all == 0) {
+            return null;
+        }
+        return all > 0 ? n + of + all + " files" : n + " files";
     }
 
     /** "ETA 1m05s", "ETA --" while the rate is unknown or zero, or null when the total is not known. */
