@@ -18,12 +18,10 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.DirectoryStream;
-import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.PathMatcher;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.time.Clock;
@@ -54,16 +52,27 @@ import org.slf4j.LoggerFactory;
  * <p>One thread walks the tree (directory listings and lstat); files are read by {@code threads} reader
  * threads, and the chunks of large files are hashed, compressed and encrypted by another {@code threads}
  * workers, so one large file uses every core. With a parent snapshot, a file whose size, mtime, ctime and inode
- * are the parent's is taken from the parent without being read.
+ * are the parent's is taken from the parent without being read. Beside the walk, a {@link TreeScan} counts the
+ * files and bytes ahead, which gives progress its total (until it ends, the parent's figures stand in).
  *
  * <p>Files that vanish or change while being read become warnings; files that cannot be read are listed as
  * errors and left out, and the snapshot is still stored (a partial backup).
+ *
+ * <p>The figures of the {@link Result} describe the snapshot as stored: files and directories are entries of
+ * the snapshot (the backed-up directory itself is not counted; neither is anything left out), and
+ * {@code bytesTotal} is the sum of the sizes of its files, every name of a hard-linked file counted, as a
+ * restore of the snapshot counts them.
  */
 public final class FileBackup {
     private static final Logger log = LoggerFactory.getLogger(FileBackup.class);
     /** Files at least this large have their chunks processed by the worker pool instead of their reader. */
     static final long LARGE_FILE = 16L << 20;
     private static final String STAT = "unix:mode,ino,dev,uid,gid,ctime,nlink,rdev,size,lastModifiedTime";
+    /** How long the end of a backup waits for its scan to stop (it stops at its next entry). */
+    private static final long SCAN_STOP_MILLIS = 10_000;
+    private static final int NEW = 0;
+    private static final int CHANGED = 1;
+    private static final int UNCHANGED = 2;
 
     /**
      * What to back up.
@@ -82,7 +91,18 @@ public final class FileBackup {
                           boolean oneFileSystem, Map<String, String> tags, int threads, RepositoryLock lock) {
     }
 
-    /** What a backup did; {@code errors} lists files left out because they could not be read. */
+    /**
+     * What a backup did; {@code errors} lists files left out because they could not be read.
+     *
+     * @param bytesTotal     sum of the sizes of the snapshot's files (each name of a hard-linked file)
+     * @param bytesRead      bytes read from files (files taken from the parent are not read)
+     * @param bytesNew       stored (compressed, encrypted) bytes of the chunks this backup added, trees included
+     * @param chunksNew      chunks this backup added
+     * @param filesNew       files of the snapshot with no file of that name in the parent
+     * @param filesChanged   files of the snapshot whose parent entry differs in size, mtime, ctime or inode
+     * @param filesUnchanged files of the snapshot taken from the parent's entry of that name without being read
+     * @param dirs           directories in the snapshot, below the backed-up one
+     */
     public record Result(Snapshots.Stored snapshot, long bytesTotal, long bytesRead, long bytesNew, long chunksNew,
                          long filesNew, long filesChanged, long filesUnchanged, long dirs, List<String> warnings,
                          List<String> errors, double durationS) {
@@ -104,8 +124,7 @@ public final class FileBackup {
     private final Repository repo;
     private final Request req;
     private final Chunker chunker;
-    private final List<PathMatcher> nameMatchers = new ArrayList<>();
-    private final List<PathMatcher> pathMatchers = new ArrayList<>();
+    private final Excludes excludes;
     Opener opener = p -> FileChannel.open(p, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
 
     private final List<String> warnings = Collections.synchronizedList(new ArrayList<>());
@@ -132,21 +151,16 @@ public final class FileBackup {
                     + req.parent().snapshot().kind() + " snapshot; the parent of a files backup is a files snapshot");
         }
         this.chunker = Chunker.forKey(repo.masterKey());
-        for (String p : req.excludes() == null ? List.<String>of() : req.excludes()) {
-            String glob = p.endsWith("/") && p.length() > 1 ? p.substring(0, p.length() - 1) : p;
-            glob = glob.startsWith("/") ? glob.substring(1) : glob;
-            PathMatcher m = FileSystems.getDefault().getPathMatcher("glob:" + glob);
-            (glob.contains("/") ? pathMatchers : nameMatchers).add(m);
-        }
+        this.excludes = new Excludes(req.excludes());
     }
 
     /** A file's content, or why there is none. */
     private record Outcome(List<Tree.Piece> content, long size, String warning, String error, boolean vanished) {
     }
 
-    /** A directory entry found by the walk, waiting for its content. */
+    /** A directory entry found by the walk, waiting for its content; {@code category} of a file: NEW... */
     private record Pending(byte[] name, Map<String, Object> stat, Tree.Node parentNode, Future<Outcome> content,
-                           String subtree, byte[] target, Map<String, String> xattrs, String rel) {
+                           String subtree, byte[] target, Map<String, String> xattrs, String rel, int category) {
     }
 
     /** Runs the backup and stores the snapshot. */
@@ -163,6 +177,9 @@ public final class FileBackup {
         }
         rootDevice = ((Number) rootStat.get("dev")).longValue();
         int threads = Math.max(1, req.threads());
+        TreeScan scan = progress == ProgressListener.NONE ? null
+                : new TreeScan(root, excludes, req.oneFileSystem(), rootDevice);
+        Thread scanner = scan == null ? null : startScan(scan);
         readers = Threads.pool(threads, "ferry-file-reader");
         workers = Threads.pool(threads, "ferry-file-worker");
         // bounds the chunks waiting for a worker: memory stays bounded whatever the file sizes
@@ -183,8 +200,19 @@ public final class FileBackup {
             failure.compareAndSet(null, e);
             rootId = null;
         } finally {
+            if (scan != null) {
+                scan.cancel();
+            }
             Threads.drain(readers, failure, "backup");
             Threads.drain(workers, failure, "backup");
+        }
+        if (scanner != null) {
+            try {
+                scanner.join(SCAN_STOP_MILLIS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                failure.compareAndSet(null, new InterruptedIOException("backup interrupted"));
+            }
         }
         repo.flushThenRethrow(failure.get()); // what was stored stays: the next run deduplicates against it
         if (req.lock() != null) {
@@ -224,6 +252,38 @@ public final class FileBackup {
                 filesChanged.get(), filesUnchanged.get(), dirs.get(), w, e, duration);
     }
 
+    /**
+     * Starts the scan that gives progress its total. Until it ends, the parent's figures (the same tree a
+     * backup ago) stand in for it.
+     */
+    private Thread startScan(TreeScan scan) {
+        if (req.parent() != null && req.parent().snapshot().summary() != null) {
+            Map<String, Object> s = req.parent().snapshot().summary();
+            long files = summaryNumber(s, "files_new") + summaryNumber(s, "files_changed")
+                    + summaryNumber(s, "files_unchanged");
+            long bytes = summaryNumber(s, "bytes_total");
+            if (bytes > 0 || files > 0) {
+                progress.total(bytes, files);
+            }
+        }
+        Thread t = Threads.daemon("ferry-file-scan").newThread(() -> {
+            try {
+                TreeScan.Totals totals = scan.run();
+                if (totals != null) {
+                    progress.total(totals.bytes(), totals.files());
+                }
+            } catch (IOException | RuntimeException e) {
+                log.debug("the scan for progress stopped: {}", e.toString()); // the backup reports what it meets
+            }
+        });
+        t.start();
+        return t;
+    }
+
+    private static long summaryNumber(Map<String, Object> summary, String key) {
+        return summary.get(key) instanceof Number n ? Math.max(0, n.longValue()) : 0;
+    }
+
     private static int type(Map<String, Object> stat) {
         return ((Number) stat.get("mode")).intValue() & Posix.S_IFMT;
     }
@@ -245,30 +305,8 @@ public final class FileBackup {
         return ((Number) stat.get(key)).longValue();
     }
 
-    private boolean excluded(String rel, byte[] name) {
-        if (nameMatchers.isEmpty() && pathMatchers.isEmpty()) {
-            return false;
-        }
-        Path n = Path.of(RawNames.show(name).replace('\0', '?'));
-        for (PathMatcher m : nameMatchers) {
-            if (m.matches(n)) {
-                return true;
-            }
-        }
-        if (!pathMatchers.isEmpty()) {
-            Path r = Path.of(rel.replace('\0', '?'));
-            for (PathMatcher m : pathMatchers) {
-                if (m.matches(r)) {
-                    return true;
-                }
-            }
-        }
-        return false;
-    }
-
     /** Backs up one directory (depth first) and stores its tree; returns the tree's id. */
     private String backupDir(Path dir, String rel, Tree parent, Tree.Node self) throws Exception {
-        dirs.incrementAndGet();
         List<Path> children = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
             for (Path p : ds) {
@@ -301,7 +339,7 @@ public final class FileBackup {
             String key = new String(name, StandardCharsets.ISO_8859_1);
             Path p = byName.get(key);
             String childRel = rel.isEmpty() ? RawNames.show(name) : rel + "/" + RawNames.show(name);
-            if (excluded(childRel, name)) {
+            if (excludes.excluded(childRel, name)) {
                 continue;
             }
             Map<String, Object> st;
@@ -323,33 +361,41 @@ public final class FileBackup {
                 }
                 String subtree;
                 if (req.oneFileSystem() && num(st, "dev") != rootDevice) {
-                    dirs.incrementAndGet();
                     subtree = new Tree(Tree.VERSION, List.of(), null).save(repo).hex(); // a mount point: kept empty
                 } else {
                     subtree = backupDir(p, childRel, sub, null);
                 }
-                pending.add(new Pending(name, st, old, null, subtree, null, xattrs(p), childRel));
+                pending.add(new Pending(name, st, old, null, subtree, null, xattrs(p), childRel, NEW));
             } else if (type == Posix.S_IFREG) {
-                bytesTotal.addAndGet(num(st, "size"));
                 Future<Outcome> content;
                 String link = linkId(st);
                 Future<Outcome> earlier = link == null ? null : hardLinks.get(link);
+                // each name is compared with the parent's entry of that name, whoever reads the content
+                boolean same = unchanged(old, st);
+                int category = same ? UNCHANGED : old != null && old.isFile() ? CHANGED : NEW;
                 if (earlier != null) {
                     content = earlier; // another name of a file already read
-                } else if (unchanged(old, st)) {
-                    filesUnchanged.incrementAndGet();
                     progress.advance(num(st, "size"));
+                    progress.filesDone(1);
+                } else if (same) {
+                    progress.advance(num(st, "size"));
+                    progress.filesDone(1);
                     content = java.util.concurrent.CompletableFuture.completedFuture(
                             new Outcome(old.content(), old.size(), null, null, false));
                 } else {
-                    (old != null && old.isFile() ? filesChanged : filesNew).incrementAndGet();
                     Map<String, Object> stat = st;
-                    content = readers.submit(() -> readFile(p, childRel, stat));
+                    content = readers.submit(() -> {
+                        try {
+                            return readFile(p, childRel, stat);
+                        } finally {
+                            progress.filesDone(1);
+                        }
+                    });
                 }
                 if (link != null) {
                     hardLinks.putIfAbsent(link, content);
                 }
-                pending.add(new Pending(name, st, old, content, null, null, xattrs(p), childRel));
+                pending.add(new Pending(name, st, old, content, null, null, xattrs(p), childRel, category));
             } else if (type == Posix.S_IFLNK) {
                 byte[] target;
                 try {
@@ -361,9 +407,9 @@ public final class FileBackup {
                     errors.add(childRel + ": symlink cannot be read: " + e.getMessage());
                     continue;
                 }
-                pending.add(new Pending(name, st, old, null, null, target, null, childRel));
+                pending.add(new Pending(name, st, old, null, null, target, null, childRel, NEW));
             } else {
-                pending.add(new Pending(name, st, old, null, null, null, null, childRel));
+                pending.add(new Pending(name, st, old, null, null, null, null, childRel, NEW));
             }
         }
         List<Tree.Node> nodes = new ArrayList<>(pending.size());
@@ -392,12 +438,24 @@ public final class FileBackup {
                 content = o.content();
                 size = o.size();
             }
-            nodes.add(node(e.name(), e.stat(), size, content, e, e.xattrs()));
+            Tree.Node n = node(e.name(), e.stat(), size, content, e, e.xattrs());
+            nodes.add(n);
+            count(n, e.category()); // what the snapshot holds, counted once its content is known
         }
         if (failure.get() != null) {
             Threads.rethrow(failure.get());
         }
         return new Tree(Tree.VERSION, nodes, self).save(repo).hex();
+    }
+
+    private void count(Tree.Node n, int category) {
+        if (n.isDir()) {
+            dirs.incrementAndGet();
+        } else if (n.isFile()) {
+            bytesTotal.addAndGet(n.size());
+            (category == UNCHANGED ? filesUnchanged : category == CHANGED ? filesChanged : filesNew)
+                    .incrementAndGet();
+        }
     }
 
     private boolean unchanged(Tree.Node old, Map<String, Object> st) throws IOException {

@@ -100,9 +100,19 @@ class FilesCliTest {
         assertEquals(2, list.json().size());
 
         Path target = tmp.resolve("target");
-        Run r = ferry("restore", "files", "latest", target.toString(), "--marker", "restore-1");
+        Run r = ferry("restore", "files", "latest", target.toString(), "--marker", "restore-1", "--json");
         assertEquals(0, r.code(), r.toString());
         assertTrue(Files.exists(target.resolve(".ferry/restore-1")));
+        // counted as the backup counted: app and app/data, not the target, nor the marker's directory made after
+        assertEquals(List.of(3, 2), List.of(r.json().get("files").asInt(), r.json().get("dirs").asInt()));
+        assertEquals(inc.json().get("bytes_total").asLong(), r.json().get("bytes_total").asLong());
+        assertEquals(2, inc.json().get("dirs").asInt());
+        // a backup of the restored tree holds the marker's directory like any other, and so does its restore
+        Run again0 = ferry("backup", "files", target.toString(), "--json");
+        assertEquals(List.of(4, 3), List.of(again0.json().get("files_new").asInt(), again0.json().get("dirs").asInt()));
+        Run r0 = ferry("restore", "files", "latest", tmp.resolve("target0").toString(), "--json");
+        assertEquals(List.of(4, 3), List.of(r0.json().get("files").asInt(), r0.json().get("dirs").asInt()));
+        assertEquals(again0.json().get("bytes_total").asLong(), r0.json().get("bytes_total").asLong());
         assertArrayEquals(Files.readAllBytes(src.resolve("app/data/db.bin")),
                 Files.readAllBytes(target.resolve("app/data/db.bin")));
         assertEquals("a: 2\n", Files.readString(target.resolve("app/config.yaml")));
