@@ -46,8 +46,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Backs up a directory tree into a files snapshot: files as content-defined chunks ({@link Chunker}), holes
- * (all-zero chunks) as holes, directories as {@link Tree} objects with their metadata.
+ * Backs up a directory tree into a files snapshot: files as chunks ({@link Chunker}: content-defined, or the
+ * fixed 1 MiB blocks of a block backup for large page-structured files such as volume images), holes (all-zero
+ * chunks) as holes, directories as {@link Tree} objects with their metadata.
  *
  * <p>One thread walks the tree (directory listings and lstat); files are read by {@code threads} reader
  * threads, and the chunks of large files are hashed, compressed and encrypted by another {@code threads}
@@ -531,6 +532,9 @@ public final class FileBackup {
         try (ch) {
             long expected = num(before, "size");
             boolean large = expected >= LARGE_FILE;
+            // the rule is decided by the size before reading, so a file is cut one way from start to end
+            boolean fixed = Chunker.fixedPieces(expected);
+            int cutAfter = fixed ? Chunker.FIXED_SIZE : Chunker.MAX_SIZE;
             // a large file's chunks are hashed and stored by workers straight out of two read buffers that take
             // turns: no chunk is copied, and the garbage collector sees no chunk-sized arrays
             ReadBuffer[] ring = large ? new ReadBuffer[] {new ReadBuffer(2 * Chunker.MAX_SIZE),
@@ -555,8 +559,8 @@ public final class FileBackup {
                     buf = Arrays.copyOf(buf, (int) Math.min(2L * Chunker.MAX_SIZE, buf.length * 2L)); // it grew
                     continue;
                 }
-                while (end - start > 0 && (eof || end - start >= Chunker.MAX_SIZE)) {
-                    int n = chunker.cut(buf, start, end - start);
+                while (end - start > 0 && (eof || end - start >= cutAfter)) {
+                    int n = fixed ? Math.min(Chunker.FIXED_SIZE, end - start) : chunker.cut(buf, start, end - start);
                     addChunk(large ? ring[current] : null, buf, start, n, pieces, chunkTasks);
                     size += n;
                     start += n;

@@ -722,4 +722,62 @@ class FileMoverTest {
         assertEquals(bytes, progress.bytes.get());
         assertEquals(40, progress.files.get());
     }
+
+    /**
+     * A volume image backed up by a block backup and then, inside a directory, by a files backup is stored once:
+     * a large file whose size is a multiple of 4 KiB is cut into the 1 MiB blocks of a block backup, and both
+     * leave all-zero blocks out.
+     */
+    @Test
+    void largeImageFileDeduplicatesWithABlockBackupOfIt() throws Exception {
+        Path src = Files.createDirectories(work.resolve("src"));
+        Path img = src.resolve("disk.img");
+        long size = (64L << 20) + 12288; // a multiple of 4 KiB, not of 1 MiB: the last block is short
+        try (FileChannel ch = FileChannel.open(img, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(random(21, 6 << 20)), 0); // blocks 0-5
+            ch.write(ByteBuffer.wrap(new byte[2 << 20]), 6L << 20); // zeros written: blocks 6-7; a hole to 60
+            ch.write(ByteBuffer.wrap(random(22, (4 << 20) + 12288)), 60L << 20); // blocks 60-64
+        }
+        assertEquals(size, Files.size(img));
+        Files.write(src.resolve("notes.txt"), "small".getBytes(StandardCharsets.UTF_8));
+        dev.ferry.block.BlockBackup.Result blocks;
+        try (dev.ferry.block.FileVolume v = dev.ferry.block.FileVolume.openForReading(img)) {
+            blocks = new dev.ferry.block.BlockBackup(repo, new dev.ferry.block.BlockBackup.Request(v, img.toString(),
+                    null, null, null, Map.of(), null, 2, null)).run(ProgressListener.NONE, Clock.systemUTC(), "test");
+        }
+        repo.flush();
+        assertTrue(blocks.bytesNew() > (10L << 20), "block backup stored " + blocks.bytesNew());
+
+        FileBackup.Result files = backup(src, null, List.of());
+        // new: the small file and the root tree; every block of the image was stored by the block backup
+        assertEquals(2, files.chunksNew());
+        assertTrue(files.bytesNew() < (64 << 10), "stored " + files.bytesNew());
+        Tree root = Tree.load(repo, ChunkId.parse(files.snapshot().snapshot().tree()));
+        Tree.Node node = root.nodes().stream().filter(n -> "disk.img".equals(n.name())).findFirst().orElseThrow();
+        List<String> perBlock = new ArrayList<>();
+        for (Tree.Piece piece : node.content()) {
+            if (piece.hole()) {
+                assertEquals(0, piece.size() % (1 << 20), "a hole of whole blocks");
+                for (long i = 0; i < piece.size() >> 20; i++) {
+                    perBlock.add(null);
+                }
+            } else {
+                assertTrue(piece.size() == 1 << 20 || perBlock.size() == 64 && piece.size() == 12288, "" + piece);
+                perBlock.add(piece.id());
+            }
+        }
+        Snapshot.Volume vol = blocks.snapshot().snapshot().volume();
+        dev.ferry.block.ManifestPage page = dev.ferry.block.ManifestPage.load(repo, ChunkId.parse(vol.pages().get(0)),
+                65);
+        List<String> manifest = new ArrayList<>();
+        for (int i = 0; i < page.count(); i++) {
+            manifest.add(page.isZero(i) ? null : page.get(i).hex());
+        }
+        assertEquals(manifest, perBlock);
+        assertEquals(54, manifest.stream().filter(java.util.Objects::isNull).count()); // blocks 6-59
+        Path dst = work.resolve("dst");
+        restore(files.snapshot(), dst, null, false);
+        assertEquals(dev.ferry.crypto.Hashes.sha256Hex(Files.readAllBytes(img)),
+                dev.ferry.crypto.Hashes.sha256Hex(Files.readAllBytes(dst.resolve("disk.img"))));
+    }
 }
