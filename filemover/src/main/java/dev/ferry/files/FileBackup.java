@@ -177,18 +177,18 @@ public final class FileBackup {
             throw new IllegalArgumentException(root + " is not a directory; a files backup reads a directory tree");
         }
         rootDevice = ((Number) rootStat.get("dev")).longValue();
+        Tree parentRoot = null;
+        if (req.parent() != null) { // before any thread starts: a failure here leaves nothing running
+            parentRoot = Tree.load(repo, ChunkId.parse(req.parent().snapshot().tree()));
+        }
         int threads = Math.max(1, req.threads());
-        TreeScan scan = progress == ProgressListener.NONE ? null
-                : new TreeScan(root, excludes, req.oneFileSystem(), rootDevice);
-        Thread scanner = scan == null ? null : startScan(scan);
         readers = Threads.pool(threads, "ferry-file-reader");
         workers = Threads.pool(threads, "ferry-file-worker");
         // bounds the chunks waiting for a worker: memory stays bounded whatever the file sizes
         inFlight = new Semaphore(threads * 2 + 2);
-        Tree parentRoot = null;
-        if (req.parent() != null) {
-            parentRoot = Tree.load(repo, ChunkId.parse(req.parent().snapshot().tree()));
-        }
+        TreeScan scan = progress == ProgressListener.NONE ? null
+                : new TreeScan(root, excludes, req.oneFileSystem(), rootDevice);
+        Thread scanner = scan == null ? null : startScan(scan);
         String rootId;
         try {
             Tree.Node rootMeta = node(new byte[0], rootStat, null, null, null, xattrs(root));

@@ -126,11 +126,11 @@ public final class FileRestore {
         }
         Tree root = Tree.load(repo, ChunkId.parse(snapshot.snapshot().tree()));
         boolean whole = include == null || include.isEmpty() || include.equals(".") || include.equals("/");
-        AtomicBoolean stop = new AtomicBoolean();
-        Thread totals = progress == ProgressListener.NONE ? null : startTotals(root, whole ? null : include, stop);
         // file creation and small writes wait on the file system more than on the CPU: more workers than cores
         workers = Threads.pool(Math.min(64, threads * 4), "ferry-restore-worker");
         openFiles = new Semaphore(MAX_OPEN_FILES);
+        AtomicBoolean stop = new AtomicBoolean();
+        Thread totals = progress == ProgressListener.NONE ? null : startTotals(root, whole ? null : include, stop);
         try {
             if (whole) {
                 restoreDir(target, root, "");
