@@ -53,8 +53,8 @@ import org.slf4j.LoggerFactory;
  * <p>One thread walks the tree (directory listings and lstat); files are read by {@code threads} reader
  * threads, and the chunks of large files are hashed, compressed and encrypted by another {@code threads}
  * workers, so one large file uses every core. With a parent snapshot, a file whose size, mtime, ctime and inode
- * are the parent's is taken from the parent without being read. Beside the walk, a {@link TreeScan} counts the
- * files and bytes ahead, which gives progress its total (until it ends, the parent's figures stand in).
+ * are the parent's is taken from the parent without being read. Progress gets its total from the parent's
+ * figures, or without a parent from a {@link TreeScan} that counts the files and bytes ahead of the walk.
  *
  * <p>Files that vanish or change while being read become warnings; files that cannot be read are listed as
  * errors and left out, and the snapshot is still stored (a partial backup).
@@ -186,8 +186,10 @@ public final class FileBackup {
         workers = Threads.pool(threads, "ferry-file-worker");
         // bounds the chunks waiting for a worker: memory stays bounded whatever the file sizes
         inFlight = new Semaphore(threads * 2 + 2);
-        TreeScan scan = progress == ProgressListener.NONE ? null
-                : new TreeScan(root, excludes, req.oneFileSystem(), rootDevice);
+        TreeScan scan = null;
+        if (progress != ProgressListener.NONE && !parentTotals()) {
+            scan = new TreeScan(root, excludes, req.oneFileSystem(), rootDevice);
+        }
         Thread scanner = scan == null ? null : startScan(scan);
         String rootId;
         try {
@@ -254,19 +256,28 @@ public final class FileBackup {
     }
 
     /**
-     * Starts the scan that gives progress its total. Until it ends, the parent's figures (the same tree a
-     * backup ago) stand in for it.
+     * Gives an incremental backup's progress its total: the parent's figures, the same tree a backup ago. They
+     * are off by what changed since, and cost nothing, where a scan would lstat every entry a second time while
+     * the backup itself mostly compares entries with the parent's (docs/PERFORMANCE.md: a sixth longer for a tree
+     * of unchanged small files). Returns false when the parent has no figures.
      */
-    private Thread startScan(TreeScan scan) {
-        if (req.parent() != null && req.parent().snapshot().summary() != null) {
-            Map<String, Object> s = req.parent().snapshot().summary();
-            long files = summaryNumber(s, "files_new") + summaryNumber(s, "files_changed")
-                    + summaryNumber(s, "files_unchanged");
-            long bytes = summaryNumber(s, "bytes_total");
-            if (bytes > 0 || files > 0) {
-                progress.total(bytes, files);
-            }
+    private boolean parentTotals() {
+        if (req.parent() == null || req.parent().snapshot().summary() == null) {
+            return false;
         }
+        Map<String, Object> s = req.parent().snapshot().summary();
+        long files = summaryNumber(s, "files_new") + summaryNumber(s, "files_changed")
+                + summaryNumber(s, "files_unchanged");
+        long bytes = summaryNumber(s, "bytes_total");
+        if (bytes == 0 && files == 0) {
+            return false;
+        }
+        progress.total(bytes, files);
+        return true;
+    }
+
+    /** Starts the scan that gives progress its total when the backup has no parent to take it from. */
+    private Thread startScan(TreeScan scan) {
         Thread t = Threads.daemon("ferry-file-scan").newThread(() -> {
             try {
                 TreeScan.Totals totals = scan.run();

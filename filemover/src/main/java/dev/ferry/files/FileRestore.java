@@ -65,7 +65,7 @@ public final class FileRestore {
     /** Chunks of a batch in one pack are fetched in one read across gaps up to this, spans up to that. */
     private static final long READ_GAP = 256 << 10;
     private static final long READ_SPAN = 8 << 20;
-    /** How long the end of a restore waits for the thread that sums the total to stop. */
+    /** How long the end of a restore waits for the thread that sums the total to end. */
     private static final long TOTALS_STOP_MILLIS = 10_000;
 
     /**
@@ -144,15 +144,19 @@ public final class FileRestore {
         } catch (Throwable e) {
             failure.compareAndSet(null, e);
         } finally {
-            stop.set(true);
+            if (failure.get() != null) {
+                stop.set(true);
+            }
             Threads.drain(workers, failure, "restore");
         }
         if (totals != null) {
-            try {
+            try { // it reads a part of the trees the restore has read: done by now, or soon
                 totals.join(TOTALS_STOP_MILLIS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 failure.compareAndSet(null, new java.io.InterruptedIOException("restore interrupted"));
+            } finally {
+                stop.set(true);
             }
         }
         Threads.rethrow(failure.get());

@@ -10,10 +10,10 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.util.EnumSet;
 
 /**
- * The quick scan that gives a file backup its total for progress: counts the regular files under a directory
- * and their bytes, leaving out what the backup leaves out (excluded entries; with one-file-system, what lies on
- * other file systems). It only lists directories and stats entries, so it runs well ahead of the backup, which
- * also reads the files.
+ * The quick scan that gives a file backup without a parent its total for progress: counts the regular files
+ * under a directory and their bytes, leaving out what the backup leaves out (excluded entries; with
+ * one-file-system, what lies on other file systems). It only lists directories and stats entries, so it runs well
+ * ahead of the backup, which also reads the files.
  *
  * <p>Memory stays bounded whatever the tree: the walk ({@link Files#walkFileTree}) holds one open directory
  * listing per level of depth and reads each listing as a stream, so a directory of a million entries is never
