@@ -14,6 +14,9 @@ Usage (a repository in a local directory; copy an S3 repository to a directory f
     FERRY_PASSWORD=... docs/recover.py REPO restore-files SNAPSHOT_ID DIR   # a files snapshot into new DIR
     docs/recover.py --key-file FILE REPO ...                  # open with a key file instead of a password
 
+SNAPSHOT_ID is a snapshot's id or any prefix of it that names one snapshot only, such as the 8 digits
+'ferry snapshots' prints.
+
 Every chunk is authenticated (AES-256-GCM) and re-hashed (HMAC-SHA-256) before it is written out.
 """
 import base64
@@ -126,6 +129,21 @@ def read_chunk(repo, enc_key, id_key, cid, where):
     return plain
 
 
+def find_snapshot(repo, ref):
+    """The full id of the one snapshot whose id starts with ref."""
+    ref = ref.lower()
+    if not ref or any(c not in "0123456789abcdef" for c in ref):
+        fail("a snapshot id is hex digits (a unique prefix is enough), not %r" % ref)
+    ids = sorted(n for n in os.listdir(os.path.join(repo, "snapshots"))
+                 if n.startswith(ref) and len(n) == 64 and all(c in "0123456789abcdef" for c in n))
+    if not ids:
+        fail("no snapshot id starts with %s in %s" % (ref, repo))
+    if len(ids) > 1:
+        fail("snapshot id %s is ambiguous: %d snapshots start with it (%s); give more digits"
+             % (ref, len(ids), ", ".join(i[:len(ref) + 4] for i in ids)))
+    return ids[0]
+
+
 def read_snapshot(repo, enc_key, sid):
     data = open(os.path.join(repo, "snapshots", sid), "rb").read()
     if hashlib.sha256(data).hexdigest() != sid:
@@ -234,6 +252,8 @@ def main(argv):
         for cid, (typ, pack_id, off, length, raw) in sorted(chunks.items()):
             print("%s %d %d %s %d" % (cid, typ, raw, pack_id, off))
     elif command == "cat" and len(argv) == 4:
+        if argv[3] not in chunks:
+            fail("no chunk %s in the index" % argv[3])
         sys.stdout.buffer.write(read_chunk(repo, enc_key, id_key, argv[3], chunks[argv[3]]))
     elif command == "dump" and len(argv) == 4:
         os.makedirs(argv[3], exist_ok=True)
@@ -246,15 +266,17 @@ def main(argv):
             snap = read_snapshot(repo, enc_key, sid)
             print("%s %s %s %s" % (sid, snap["time"], snap["kind"], snap["source"]))
     elif command == "restore-block" and len(argv) == 5:
-        snap = read_snapshot(repo, enc_key, argv[3])
+        sid = find_snapshot(repo, argv[3])
+        snap = read_snapshot(repo, enc_key, sid)
         if snap["kind"] != "block":
-            fail("snapshot %s is not a block snapshot" % argv[3])
+            fail("snapshot %s is not a block snapshot" % sid[:8])
         restore_block(repo, enc_key, id_key, chunks, snap, argv[4])
         print("restored %d bytes into %s" % (snap["volume"]["size"], argv[4]))
     elif command == "restore-files" and len(argv) == 5:
-        snap = read_snapshot(repo, enc_key, argv[3])
+        sid = find_snapshot(repo, argv[3])
+        snap = read_snapshot(repo, enc_key, sid)
         if snap["kind"] != "files":
-            fail("snapshot %s is not a files snapshot" % argv[3])
+            fail("snapshot %s is not a files snapshot" % sid[:8])
         n = restore_files(repo, enc_key, id_key, chunks, snap["tree"], argv[4])
         print("restored %d entries into %s" % (n, argv[4]))
     else:

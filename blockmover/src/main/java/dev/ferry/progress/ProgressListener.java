@@ -26,6 +26,18 @@ public interface ProgressListener {
     default void phase(String label, long total, String items) {
     }
 
+    /**
+     * For operations that learn their size once under way (a file backup scans its tree while it reads it):
+     * {@code bytes} in all, and {@code files} in all (0 when the operation counts no files). May be called
+     * again with a better figure.
+     */
+    default void total(long bytes, long files) {
+    }
+
+    /** {@code files} more files were handled, for operations that count files. */
+    default void filesDone(long files) {
+    }
+
     ProgressListener NONE = amount -> {
     };
 }

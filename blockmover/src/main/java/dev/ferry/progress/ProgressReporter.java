@@ -30,6 +30,8 @@ import java.util.function.LongSupplier;
  * <pre>prune deleting: 50% 20 of 40 packs, 8.0 packs/s, ETA 3s</pre>
  * Each phase ends as a whole run does: its final line is drawn (terminal) or printed (after plain lines of that
  * phase) before the next phase's line begins; a phase too short to have been shown leaves no line.
+ * Operations that count files ({@link #filesDone}, {@link #total(long, long)}) add them after the bytes:
+ * {@code 1234/50000 files} on a terminal, {@code 1234 of 50000 files} otherwise.
  *
  * <p>{@link #start} reports from a daemon thread. The public constructor starts no thread; whoever builds a reporter
  * that way calls {@link #tick()} when it wants a line drawn.
@@ -53,11 +55,13 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
     private final long tickNanos;
     private final LongSupplier nanoTime;
     private final LongAdder done = new LongAdder();
+    private final LongAdder files = new LongAdder();
     private volatile long total;
     /** The phase's name, or null before the first phase. */
     private volatile String label;
     /** What the phase counts: null for bytes, else a plural noun ("packs"). */
     private volatile String items;
+    private volatile long totalFiles;
 
     // guarded by this
     private final ArrayDeque<Sample> samples = new ArrayDeque<>();
@@ -166,6 +170,25 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
     /** Replaces the total, for operations that learn their size once under way; 0 means not known. */
     public void setTotal(long totalBytes) {
         total = checkTotal(totalBytes);
+    }
+
+    @Override
+    public void total(long bytes, long files) {
+        total = checkTotal(bytes);
+        totalFiles = checkTotal(files);
+    }
+
+    @Override
+    public void filesDone(long n) {
+        files.add(n);
+    }
+
+    public long filesDone() {
+        return files.sum();
+    }
+
+    public long totalFiles() {
+        return totalFiles;
     }
 
     /** What the current phase (or the whole run, without phases) has counted: bytes, or items. */
@@ -322,6 +345,10 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
             } else {
                 b.append(' ').append(amount(bytes)).append(unit);
             }
+            String f = files("/");
+            if (f != null) {
+                b.append(' ').append(f);
+            }
             b.append(' ').append(rateText);
             if (timing != null) {
                 b.append(' ').append(timing);
@@ -334,6 +361,10 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
                         .append(amount(bytes)).append(" of ").append(amount(total)).append(unit);
             } else {
                 b.append(amount(bytes)).append(unit);
+            }
+            String f = files(" of ");
+            if (f != null) {
+                b.append(", ").append(f);
             }
             b.append(", ").append(rateText);
             if (timing != null) {
@@ -351,6 +382,16 @@ public final class ProgressReporter implements ProgressListener, AutoCloseable {
     /** An item rate: one decimal below 10 a second ("2.5"), whole numbers above ("42"). */
     private static String count(double rate) {
         return rate < 10 ? String.format(Locale.ROOT, "%.1f", rate) : Long.toString(Math.round(rate));
+    }
+
+    /** "12 files", "12/40 files" or "12 of 40 files"; null for an operation that counts no files. */
+    private String files(String of) {
+        long n = files.sum();
+        long all = totalFiles;
+        if (n == 0 && all == 0) {
+            return null;
+        }
+        return all > 0 ? n + of + all + " files" : n + " files";
     }
 
     /** "ETA 1m05s", "ETA --" while the rate is unknown or zero, or null when the total is not known. */

@@ -227,6 +227,27 @@ class ProgressReporterTest {
         assertThrows(IllegalArgumentException.class, () -> r.setTotal(-1));
     }
 
+
+    @Test
+    void filesAreShownOnceCountedWithTheirTotalWhenKnown() {
+        ProgressReporter plain = reporter(0, false);
+        ProgressReporter term = reporter(0, true);
+        at(1);
+        plain.advance(5 * MIB);
+        plain.filesDone(3);
+        assertEquals("backup: 5.0 MiB, 3 files, 5.0 MiB/s", plain.render());
+        plain.total(10 * MIB, 12);
+        plain.filesDone(1);
+        assertEquals(4, plain.filesDone());
+        assertEquals(12, plain.totalFiles());
+        assertEquals("backup: 50% 5.0 MiB of 10.0 MiB, 4 of 12 files, 5.0 MiB/s, ETA 1s", plain.render());
+        term.total(10 * MIB, 12);
+        term.advance(5 * MIB);
+        term.filesDone(4);
+        assertEquals("backup [###########...........]  50% 5.0 MiB/10.0 MiB 4/12 files 5.0 MiB/s ETA 1s",
+                term.render());
+        assertThrows(IllegalArgumentException.class, () -> plain.total(1, -1));
+    }
     @Test
     void moreBytesThanTheTotalStopAtAFullBar() {
         ProgressReporter r = reporter(MIB, true);

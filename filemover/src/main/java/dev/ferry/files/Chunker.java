@@ -1,5 +1,6 @@
 package dev.ferry.files;
 
+import dev.ferry.block.BlockBackup;
 import dev.ferry.repo.MasterKey;
 import java.nio.charset.StandardCharsets;
 
@@ -17,11 +18,24 @@ import java.nio.charset.StandardCharsets;
  * first 8 bytes of {@code HMAC-SHA-256(id key, "ferry:gear:v1" || i)} ({@code i} one byte). A table known to
  * everyone would let whoever sees the chunk sizes in a repository test guesses about the content; this one
  * differs between repositories (see docs/FORMAT.md).
+ *
+ * <p>Large page-structured files are not cut by content: a file of at least {@link #FIXED_MIN_FILE} bytes whose
+ * size is a multiple of {@link #FIXED_ALIGN} ({@link #fixedPieces}) is cut every {@link #FIXED_SIZE} bytes from
+ * offset 0, exactly where a block backup with the default block size cuts a volume. Such files are volume images
+ * and database files, which are updated in place rather than shifted by insertions, so content-defined cuts buy
+ * them nothing (they cost more: a write into a long zero run changes a chunk of up to 8 MiB); and their chunks
+ * are then the same chunks as those of a block backup of the same bytes, so the two deduplicate.
  */
 public final class Chunker {
     public static final int MIN_SIZE = 512 << 10;
     public static final int AVG_SIZE = 1 << 20;
     public static final int MAX_SIZE = 8 << 20;
+    /** Files at least this large (and {@link #FIXED_ALIGN}-aligned in size) get {@link #FIXED_SIZE} pieces. */
+    public static final long FIXED_MIN_FILE = 64L << 20;
+    /** The size of such files is a multiple of this: the page or sector size of images and database files. */
+    public static final int FIXED_ALIGN = 4096;
+    /** The piece of such files: a block backup's default block, so that the chunks are the same. */
+    public static final int FIXED_SIZE = BlockBackup.DEFAULT_BLOCK_SIZE;
     static final int BITS_SMALL = 22;
     static final int BITS_LARGE = 18;
     private static final long MASK_SMALL = -1L << (64 - BITS_SMALL);
@@ -34,6 +48,14 @@ public final class Chunker {
             throw new IllegalArgumentException("a gear table has 256 entries");
         }
         this.gear = gear.clone();
+    }
+
+    /**
+     * Whether a file of {@code size} bytes is cut into {@link #FIXED_SIZE} pieces at offsets 0, 1 MiB, 2 MiB...
+     * (the last one shorter) instead of content-defined chunks.
+     */
+    public static boolean fixedPieces(long size) {
+        return size >= FIXED_MIN_FILE && size % FIXED_ALIGN == 0;
     }
 
     /** The chunker of a repository: its gear table comes from the repository's id key. */

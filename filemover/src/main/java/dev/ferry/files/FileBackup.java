@@ -18,12 +18,10 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.DirectoryStream;
-import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.PathMatcher;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.time.Clock;
@@ -48,22 +46,34 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Backs up a directory tree into a files snapshot: files as content-defined chunks ({@link Chunker}), holes
- * (all-zero chunks) as holes, directories as {@link Tree} objects with their metadata.
+ * Backs up a directory tree into a files snapshot: files as chunks ({@link Chunker}: content-defined, or the
+ * fixed 1 MiB blocks of a block backup for large page-structured files such as volume images), holes (all-zero
+ * chunks) as holes, directories as {@link Tree} objects with their metadata.
  *
  * <p>One thread walks the tree (directory listings and lstat); files are read by {@code threads} reader
  * threads, and the chunks of large files are hashed, compressed and encrypted by another {@code threads}
  * workers, so one large file uses every core. With a parent snapshot, a file whose size, mtime, ctime and inode
- * are the parent's is taken from the parent without being read.
+ * are the parent's is taken from the parent without being read. Progress gets its total from the parent's
+ * figures, or without a parent from a {@link TreeScan} that counts the files and bytes ahead of the walk.
  *
  * <p>Files that vanish or change while being read become warnings; files that cannot be read are listed as
  * errors and left out, and the snapshot is still stored (a partial backup).
+ *
+ * <p>The figures of the {@link Result} describe the snapshot as stored: files and directories are entries of
+ * the snapshot (the backed-up directory itself is not counted; neither is anything left out), and
+ * {@code bytesTotal} is the sum of the sizes of its files, every name of a hard-linked file counted, as a
+ * restore of the snapshot counts them.
  */
 public final class FileBackup {
     private static final Logger log = LoggerFactory.getLogger(FileBackup.class);
     /** Files at least this large have their chunks processed by the worker pool instead of their reader. */
     static final long LARGE_FILE = 16L << 20;
     private static final String STAT = "unix:mode,ino,dev,uid,gid,ctime,nlink,rdev,size,lastModifiedTime";
+    /** How long the end of a backup waits for its scan to stop (it stops at its next entry). */
+    private static final long SCAN_STOP_MILLIS = 10_000;
+    private static final int NEW = 0;
+    private static final int CHANGED = 1;
+    private static final int UNCHANGED = 2;
 
     /**
      * What to back up.
@@ -90,7 +100,18 @@ public final class FileBackup {
         }
     }
 
-    /** What a backup did; {@code errors} lists files left out because they could not be read. */
+    /**
+     * What a backup did; {@code errors} lists files left out because they could not be read.
+     *
+     * @param bytesTotal     sum of the sizes of the snapshot's files (each name of a hard-linked file)
+     * @param bytesRead      bytes read from files (files taken from the parent are not read)
+     * @param bytesNew       stored (compressed, encrypted) bytes of the chunks this backup added, trees included
+     * @param chunksNew      chunks this backup added
+     * @param filesNew       files of the snapshot with no file of that name in the parent
+     * @param filesChanged   files of the snapshot whose parent entry differs in size, mtime, ctime or inode
+     * @param filesUnchanged files of the snapshot taken from the parent's entry of that name without being read
+     * @param dirs           directories in the snapshot, below the backed-up one
+     */
     public record Result(Snapshots.Stored snapshot, long bytesTotal, long bytesRead, long bytesNew, long chunksNew,
                          long filesNew, long filesChanged, long filesUnchanged, long dirs, List<String> warnings,
                          List<String> errors, double durationS) {
@@ -112,8 +133,7 @@ public final class FileBackup {
     private final Repository repo;
     private final Request req;
     private final Chunker chunker;
-    private final List<PathMatcher> nameMatchers = new ArrayList<>();
-    private final List<PathMatcher> pathMatchers = new ArrayList<>();
+    private final Excludes excludes;
     Opener opener = p -> FileChannel.open(p, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
 
     private final List<String> warnings = Collections.synchronizedList(new ArrayList<>());
@@ -140,21 +160,16 @@ public final class FileBackup {
                     + req.parent().snapshot().kind() + " snapshot; the parent of a files backup is a files snapshot");
         }
         this.chunker = Chunker.forKey(repo.masterKey());
-        for (String p : req.excludes() == null ? List.<String>of() : req.excludes()) {
-            String glob = p.endsWith("/") && p.length() > 1 ? p.substring(0, p.length() - 1) : p;
-            glob = glob.startsWith("/") ? glob.substring(1) : glob;
-            PathMatcher m = FileSystems.getDefault().getPathMatcher("glob:" + glob);
-            (glob.contains("/") ? pathMatchers : nameMatchers).add(m);
-        }
+        this.excludes = new Excludes(req.excludes());
     }
 
     /** A file's content, or why there is none. */
     private record Outcome(List<Tree.Piece> content, long size, String warning, String error, boolean vanished) {
     }
 
-    /** A directory entry found by the walk, waiting for its content. */
+    /** A directory entry found by the walk, waiting for its content; {@code category} of a file: NEW... */
     private record Pending(byte[] name, Map<String, Object> stat, Tree.Node parentNode, Future<Outcome> content,
-                           String subtree, byte[] target, Map<String, String> xattrs, String rel) {
+                           String subtree, byte[] target, Map<String, String> xattrs, String rel, int category) {
     }
 
     /** Runs the backup and stores the snapshot. */
@@ -173,15 +188,20 @@ public final class FileBackup {
             throw new IllegalArgumentException(root + " is not a directory; a files backup reads a directory tree");
         }
         rootDevice = ((Number) rootStat.get("dev")).longValue();
+        Tree parentRoot = null;
+        if (req.parent() != null) { // before any thread starts: a failure here leaves nothing running
+            parentRoot = Tree.load(repo, ChunkId.parse(req.parent().snapshot().tree()));
+        }
         int threads = Math.max(1, req.threads());
         readers = Threads.pool(threads, "ferry-file-reader");
         workers = Threads.pool(threads, "ferry-file-worker");
         // bounds the chunks waiting for a worker: memory stays bounded whatever the file sizes
         inFlight = new Semaphore(threads * 2 + 2);
-        Tree parentRoot = null;
-        if (req.parent() != null) {
-            parentRoot = Tree.load(repo, ChunkId.parse(req.parent().snapshot().tree()));
+        TreeScan scan = null;
+        if (progress != ProgressListener.NONE && !parentTotals()) {
+            scan = new TreeScan(root, excludes, req.oneFileSystem(), rootDevice);
         }
+        Thread scanner = scan == null ? null : startScan(scan);
         String rootId;
         try {
             Tree.Node rootMeta = node(new byte[0], rootStat, null, null, null, xattrs(root));
@@ -194,8 +214,19 @@ public final class FileBackup {
             failure.compareAndSet(null, e);
             rootId = null;
         } finally {
+            if (scan != null) {
+                scan.cancel();
+            }
             Threads.drain(readers, failure, "backup");
             Threads.drain(workers, failure, "backup");
+        }
+        if (scanner != null) {
+            try {
+                scanner.join(SCAN_STOP_MILLIS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                failure.compareAndSet(null, new InterruptedIOException("backup interrupted"));
+            }
         }
         repo.flushThenRethrow(failure.get()); // what was stored stays: the next run deduplicates against it
         if (req.lock() != null) {
@@ -235,6 +266,47 @@ public final class FileBackup {
                 filesChanged.get(), filesUnchanged.get(), dirs.get(), w, e, duration);
     }
 
+    /**
+     * Gives an incremental backup's progress its total: the parent's figures, the same tree a backup ago. They
+     * are off by what changed since, and cost nothing, where a scan would lstat every entry a second time while
+     * the backup itself mostly compares entries with the parent's (docs/PERFORMANCE.md: a sixth longer for a tree
+     * of unchanged small files). Returns false when the parent has no figures.
+     */
+    private boolean parentTotals() {
+        if (req.parent() == null || req.parent().snapshot().summary() == null) {
+            return false;
+        }
+        Map<String, Object> s = req.parent().snapshot().summary();
+        long files = summaryNumber(s, "files_new") + summaryNumber(s, "files_changed")
+                + summaryNumber(s, "files_unchanged");
+        long bytes = summaryNumber(s, "bytes_total");
+        if (bytes == 0 && files == 0) {
+            return false;
+        }
+        progress.total(bytes, files);
+        return true;
+    }
+
+    /** Starts the scan that gives progress its total when the backup has no parent to take it from. */
+    private Thread startScan(TreeScan scan) {
+        Thread t = Threads.daemon("ferry-file-scan").newThread(() -> {
+            try {
+                TreeScan.Totals totals = scan.run();
+                if (totals != null) {
+                    progress.total(totals.bytes(), totals.files());
+                }
+            } catch (IOException | RuntimeException e) {
+                log.debug("the scan for progress stopped: {}", e.toString()); // the backup reports what it meets
+            }
+        });
+        t.start();
+        return t;
+    }
+
+    private static long summaryNumber(Map<String, Object> summary, String key) {
+        return summary.get(key) instanceof Number n ? Math.max(0, n.longValue()) : 0;
+    }
+
     private static int type(Map<String, Object> stat) {
         return ((Number) stat.get("mode")).intValue() & Posix.S_IFMT;
     }
@@ -256,30 +328,8 @@ public final class FileBackup {
         return ((Number) stat.get(key)).longValue();
     }
 
-    private boolean excluded(String rel, byte[] name) {
-        if (nameMatchers.isEmpty() && pathMatchers.isEmpty()) {
-            return false;
-        }
-        Path n = Path.of(RawNames.show(name).replace('\0', '?'));
-        for (PathMatcher m : nameMatchers) {
-            if (m.matches(n)) {
-                return true;
-            }
-        }
-        if (!pathMatchers.isEmpty()) {
-            Path r = Path.of(rel.replace('\0', '?'));
-            for (PathMatcher m : pathMatchers) {
-                if (m.matches(r)) {
-                    return true;
-                }
-            }
-        }
-        return false;
-    }
-
     /** Backs up one directory (depth first) and stores its tree; returns the tree's id. */
     private String backupDir(Path dir, String rel, Tree parent, Tree.Node self) throws Exception {
-        dirs.incrementAndGet();
         List<Path> children = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
             for (Path p : ds) {
@@ -312,7 +362,7 @@ public final class FileBackup {
             String key = new String(name, StandardCharsets.ISO_8859_1);
             Path p = byName.get(key);
             String childRel = rel.isEmpty() ? RawNames.show(name) : rel + "/" + RawNames.show(name);
-            if (excluded(childRel, name)) {
+            if (excludes.excluded(childRel, name)) {
                 continue;
             }
             Map<String, Object> st;
@@ -334,33 +384,41 @@ public final class FileBackup {
                 }
                 String subtree;
                 if (req.oneFileSystem() && num(st, "dev") != rootDevice) {
-                    dirs.incrementAndGet();
                     subtree = new Tree(Tree.VERSION, List.of(), null).save(repo).hex(); // a mount point: kept empty
                 } else {
                     subtree = backupDir(p, childRel, sub, null);
                 }
-                pending.add(new Pending(name, st, old, null, subtree, null, xattrs(p), childRel));
+                pending.add(new Pending(name, st, old, null, subtree, null, xattrs(p), childRel, NEW));
             } else if (type == Posix.S_IFREG) {
-                bytesTotal.addAndGet(num(st, "size"));
                 Future<Outcome> content;
                 String link = linkId(st);
                 Future<Outcome> earlier = link == null ? null : hardLinks.get(link);
+                // each name is compared with the parent's entry of that name, whoever reads the content
+                boolean same = unchanged(old, st);
+                int category = same ? UNCHANGED : old != null && old.isFile() ? CHANGED : NEW;
                 if (earlier != null) {
                     content = earlier; // another name of a file already read
-                } else if (unchanged(old, st)) {
-                    filesUnchanged.incrementAndGet();
                     progress.advance(num(st, "size"));
+                    progress.filesDone(1);
+                } else if (same) {
+                    progress.advance(num(st, "size"));
+                    progress.filesDone(1);
                     content = java.util.concurrent.CompletableFuture.completedFuture(
                             new Outcome(old.content(), old.size(), null, null, false));
                 } else {
-                    (old != null && old.isFile() ? filesChanged : filesNew).incrementAndGet();
                     Map<String, Object> stat = st;
-                    content = readers.submit(() -> readFile(p, childRel, stat));
+                    content = readers.submit(() -> {
+                        try {
+                            return readFile(p, childRel, stat);
+                        } finally {
+                            progress.filesDone(1);
+                        }
+                    });
                 }
                 if (link != null) {
                     hardLinks.putIfAbsent(link, content);
                 }
-                pending.add(new Pending(name, st, old, content, null, null, xattrs(p), childRel));
+                pending.add(new Pending(name, st, old, content, null, null, xattrs(p), childRel, category));
             } else if (type == Posix.S_IFLNK) {
                 byte[] target;
                 try {
@@ -372,9 +430,9 @@ public final class FileBackup {
                     errors.add(childRel + ": symlink cannot be read: " + e.getMessage());
                     continue;
                 }
-                pending.add(new Pending(name, st, old, null, null, target, null, childRel));
+                pending.add(new Pending(name, st, old, null, null, target, null, childRel, NEW));
             } else {
-                pending.add(new Pending(name, st, old, null, null, null, null, childRel));
+                pending.add(new Pending(name, st, old, null, null, null, null, childRel, NEW));
             }
         }
         List<Tree.Node> nodes = new ArrayList<>(pending.size());
@@ -403,12 +461,24 @@ public final class FileBackup {
                 content = o.content();
                 size = o.size();
             }
-            nodes.add(node(e.name(), e.stat(), size, content, e, e.xattrs()));
+            Tree.Node n = node(e.name(), e.stat(), size, content, e, e.xattrs());
+            nodes.add(n);
+            count(n, e.category()); // what the snapshot holds, counted once its content is known
         }
         if (failure.get() != null) {
             Threads.rethrow(failure.get());
         }
         return new Tree(Tree.VERSION, nodes, self).save(repo).hex();
+    }
+
+    private void count(Tree.Node n, int category) {
+        if (n.isDir()) {
+            dirs.incrementAndGet();
+        } else if (n.isFile()) {
+            bytesTotal.addAndGet(n.size());
+            (category == UNCHANGED ? filesUnchanged : category == CHANGED ? filesChanged : filesNew)
+                    .incrementAndGet();
+        }
     }
 
     private boolean unchanged(Tree.Node old, Map<String, Object> st) throws IOException {
@@ -484,6 +554,9 @@ public final class FileBackup {
         try (ch) {
             long expected = num(before, "size");
             boolean large = expected >= LARGE_FILE;
+            // the rule is decided by the size before reading, so a file is cut one way from start to end
+            boolean fixed = Chunker.fixedPieces(expected);
+            int cutAfter = fixed ? Chunker.FIXED_SIZE : Chunker.MAX_SIZE;
             // a large file's chunks are hashed and stored by workers straight out of two read buffers that take
             // turns: no chunk is copied, and the garbage collector sees no chunk-sized arrays
             ReadBuffer[] ring = large ? new ReadBuffer[] {new ReadBuffer(2 * Chunker.MAX_SIZE),
@@ -508,8 +581,8 @@ public final class FileBackup {
                     buf = Arrays.copyOf(buf, (int) Math.min(2L * Chunker.MAX_SIZE, buf.length * 2L)); // it grew
                     continue;
                 }
-                while (end - start > 0 && (eof || end - start >= Chunker.MAX_SIZE)) {
-                    int n = chunker.cut(buf, start, end - start);
+                while (end - start > 0 && (eof || end - start >= cutAfter)) {
+                    int n = fixed ? Math.min(Chunker.FIXED_SIZE, end - start) : chunker.cut(buf, start, end - start);
                     addChunk(large ? ring[current] : null, buf, start, n, pieces, chunkTasks);
                     size += n;
                     start += n;

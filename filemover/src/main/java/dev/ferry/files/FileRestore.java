@@ -35,6 +35,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -50,6 +51,10 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p>File contents are fetched and written by {@code threads} workers, one chunk at a time at its offset. The
  * restored data is on disk (sync(2)) before {@link #run} returns.
+ *
+ * <p>Progress counts the bytes of the files restored, holes and every name of a hard-linked file included, and
+ * the files; its total comes from the snapshot's summary, or for {@code --include} from the trees below the
+ * included path, read beside the restore.
  */
 public final class FileRestore {
     private static final int PAGE = 4096;
@@ -60,9 +65,21 @@ public final class FileRestore {
     /** Chunks of a batch in one pack are fetched in one read across gaps up to this, spans up to that. */
     private static final long READ_GAP = 256 << 10;
     private static final long READ_SPAN = 8 << 20;
+    /** How long the end of a restore waits for the thread that sums the total to end. */
+    private static final long TOTALS_STOP_MILLIS = 10_000;
 
-    /** What a restore did. */
-    public record Result(long files, long dirs, long bytesWritten, List<String> warnings, double durationS) {
+    /**
+     * What a restore did, counted the way a backup counts the snapshot it made.
+     *
+     * @param files        regular files restored (each name of a hard-linked file)
+     * @param dirs         directories of the snapshot restored (not the target, nor directories made only to
+     *                     hold an included path)
+     * @param bytesTotal   sum of the sizes of the files restored (each name)
+     * @param bytesWritten bytes written into files: data, without the zero pages left as holes, and without
+     *                     the other names of a hard-linked file
+     */
+    public record Result(long files, long dirs, long bytesTotal, long bytesWritten, List<String> warnings,
+                         double durationS) {
     }
 
     private final Repository repo;
@@ -73,6 +90,7 @@ public final class FileRestore {
     private final AtomicLong files = new AtomicLong();
     private final AtomicLong dirs = new AtomicLong();
     private final AtomicLong bytesWritten = new AtomicLong();
+    private final AtomicLong bytesTotal = new AtomicLong();
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private final Map<String, Path> linked = new HashMap<>();
     /** Directories whose metadata is set last, deepest first, once nothing more is written into them. */
@@ -107,11 +125,14 @@ public final class FileRestore {
             throw new IOException(target + " is not a directory");
         }
         Tree root = Tree.load(repo, ChunkId.parse(snapshot.snapshot().tree()));
+        boolean whole = include == null || include.isEmpty() || include.equals(".") || include.equals("/");
         // file creation and small writes wait on the file system more than on the CPU: more workers than cores
         workers = Threads.pool(Math.min(64, threads * 4), "ferry-restore-worker");
         openFiles = new Semaphore(MAX_OPEN_FILES);
+        AtomicBoolean stop = new AtomicBoolean();
+        Thread totals = progress == ProgressListener.NONE ? null : startTotals(root, whole ? null : include, stop);
         try {
-            if (include == null || include.isEmpty() || include.equals(".") || include.equals("/")) {
+            if (whole) {
                 restoreDir(target, root, "");
                 if (root.root() != null) {
                     dirMeta.add(Map.entry(target, root.root()));
@@ -123,7 +144,20 @@ public final class FileRestore {
         } catch (Throwable e) {
             failure.compareAndSet(null, e);
         } finally {
+            if (failure.get() != null) {
+                stop.set(true);
+            }
             Threads.drain(workers, failure, "restore");
+        }
+        if (totals != null) {
+            try { // it reads a part of the trees the restore has read: done by now, or soon
+                totals.join(TOTALS_STOP_MILLIS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                failure.compareAndSet(null, new java.io.InterruptedIOException("restore interrupted"));
+            } finally {
+                stop.set(true);
+            }
         }
         Threads.rethrow(failure.get());
         for (int i = dirMeta.size() - 1; i >= 0; i--) {
@@ -134,7 +168,60 @@ public final class FileRestore {
         Posix.sync();
         List<String> w = new ArrayList<>(warnings);
         Collections.sort(w);
-        return new Result(files.get(), dirs.get(), bytesWritten.get(), w, (System.nanoTime() - start) / 1e9);
+        return new Result(files.get(), dirs.get(), bytesTotal.get(), bytesWritten.get(), w,
+                (System.nanoTime() - start) / 1e9);
+    }
+
+    /**
+     * Gives progress its total: for a whole snapshot from its summary (a backup counts what a restore counts),
+     * else (or for a snapshot without those figures) by reading the trees below {@code include} on a thread of
+     * its own, beside the restore.
+     */
+    private Thread startTotals(Tree root, String include, AtomicBoolean stop) {
+        Map<String, Object> s = snapshot.snapshot().summary();
+        if (include == null && s != null && s.get("bytes_total") instanceof Number bytes
+                && s.get("files_new") instanceof Number fn && s.get("files_changed") instanceof Number fc
+                && s.get("files_unchanged") instanceof Number fu) {
+            progress.total(bytes.longValue(), fn.longValue() + fc.longValue() + fu.longValue());
+            return null;
+        }
+        Thread t = Threads.daemon("ferry-restore-total").newThread(() -> {
+            try {
+                long[] sum = new long[2];
+                if (include == null) {
+                    sumTree(root, sum, stop);
+                } else {
+                    Tree.Node n = SnapshotListing.find(repo, root, include);
+                    if (n.isDir()) {
+                        sumTree(Tree.load(repo, ChunkId.parse(n.subtree())), sum, stop);
+                    } else if (n.isFile()) {
+                        sum[0]++;
+                        sum[1] += n.size() == null ? 0 : n.size();
+                    }
+                }
+                if (!stop.get()) {
+                    progress.total(sum[1], sum[0]);
+                }
+            } catch (IOException | RuntimeException e) {
+                // progress only: the restore meets the same trees and reports what is wrong with them
+            }
+        });
+        t.start();
+        return t;
+    }
+
+    private void sumTree(Tree tree, long[] sum, AtomicBoolean stop) throws IOException {
+        for (Tree.Node n : tree.nodes()) {
+            if (stop.get()) {
+                return;
+            }
+            if (n.isDir()) {
+                sumTree(Tree.load(repo, ChunkId.parse(n.subtree())), sum, stop);
+            } else if (n.isFile()) {
+                sum[0]++;
+                sum[1] += n.size() == null ? 0 : n.size();
+            }
+        }
     }
 
     /** Restores the single entry at {@code include}, creating the directories above it. */
@@ -264,15 +351,18 @@ public final class FileRestore {
 
     private void restoreFile(Path p, Tree.Node n, String rel) throws Exception {
         files.incrementAndGet();
+        long size = n.size() == null ? 0 : n.size();
+        bytesTotal.addAndGet(size);
         if (n.link() != null) {
             Path first = linked.get(n.link());
             if (first != null) {
                 Files.createLink(p, first);
+                progress.advance(size);
+                progress.filesDone(1);
                 return;
             }
             linked.put(n.link(), p);
         }
-        long size = n.size() == null ? 0 : n.size();
         List<Tree.Piece> pieces = n.content() == null ? List.of() : n.content();
         long sum = 0;
         for (Tree.Piece piece : pieces) {
@@ -312,12 +402,16 @@ public final class FileRestore {
         }
         List<long[]> data = new ArrayList<>(); // offset, piece index
         long off = 0;
+        long holes = 0;
         for (int i = 0; i < pieces.size(); i++) {
             if (!pieces.get(i).hole()) {
                 data.add(new long[] {off, i});
+            } else {
+                holes += pieces.get(i).size();
             }
             off += pieces.get(i).size();
         }
+        progress.advance(holes);
         AtomicInteger remaining = new AtomicInteger(data.size() + 1);
         Runnable done = () -> {
             if (remaining.decrementAndGet() == 0) {
@@ -325,10 +419,12 @@ public final class FileRestore {
                     try (ch) {
                         if (ch.size() < size) {
                             ch.write(ByteBuffer.wrap(new byte[1]), size - 1); // the length, after a final hole
+                            bytesWritten.incrementAndGet();
                         }
                     }
                     if (failure.get() == null) {
                         applyMeta(p, n);
+                        progress.filesDone(1);
                     }
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
@@ -348,8 +444,7 @@ public final class FileRestore {
                             throw new RepositoryException("chunk " + piece.id().substring(0, 8) + " of " + rel + " is "
                                     + bytes.length + " bytes, the tree says " + piece.size());
                         }
-                        writeSparse(ch, bytes, at);
-                        bytesWritten.addAndGet(bytes.length);
+                        bytesWritten.addAndGet(writeSparse(ch, bytes, bytes.length, at));
                         progress.advance(bytes.length);
                     }
                 } catch (Throwable e) { // an Error too: a piece left unwritten would be silent zeros
@@ -445,24 +540,24 @@ public final class FileRestore {
                     }
                     at += piece.size();
                 }
-                writeSparse(ch, data, len, at);
-                bytesWritten.addAndGet(len);
-                progress.advance(len);
+                bytesWritten.addAndGet(writeSparse(ch, data, len, at));
             }
             if (ch.size() < f.size()) {
                 ch.write(ByteBuffer.wrap(new byte[1]), f.size() - 1); // the length, after a final hole
+                bytesWritten.incrementAndGet();
             }
         }
         applyMeta(f.path(), f.node());
+        progress.advance(f.size()); // its data and its holes
+        progress.filesDone(1);
     }
 
-    /** Writes {@code bytes} at {@code at}, skipping whole zero pages so that they stay holes in a new file. */
-    private static void writeSparse(FileChannel ch, byte[] bytes, long at) throws IOException {
-        writeSparse(ch, bytes, bytes.length, at);
-    }
-
-    /** Writes {@code bytes[0, length)} at {@code at}, skipping whole zero pages. */
-    private static void writeSparse(FileChannel ch, byte[] bytes, int length, long at) throws IOException {
+    /**
+     * Writes {@code bytes[0, length)} at {@code at}, skipping whole zero pages so that they stay holes in a new
+     * file; returns the number of bytes written.
+     */
+    private static long writeSparse(FileChannel ch, byte[] bytes, int length, long at) throws IOException {
+        long written = 0;
         int i = 0;
         while (i < length) {
             // align pages to the file offset
@@ -484,8 +579,10 @@ public final class FileRestore {
             while (b.hasRemaining()) {
                 pos += ch.write(b, pos);
             }
+            written += j - i;
             i = j;
         }
+        return written;
     }
 
     /** Owner, then xattrs and mode (chown clears set-uid bits), then the modification time. */

@@ -2,6 +2,7 @@ package dev.ferry.files;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -102,5 +103,17 @@ class ChunkerTest {
         MasterKey k = MasterKey.generate();
         assertArrayEquals(Chunker.gearTable(k), Chunker.gearTable(MasterKey.fromMaterial(k.material())));
         assertNotEquals(Chunker.gearTable(k)[0], Chunker.gearTable(MasterKey.generate())[0]);
+    }
+
+    @Test
+    void largePageAlignedFilesGetTheBlocksOfABlockBackup() {
+        assertEquals(dev.ferry.block.BlockBackup.DEFAULT_BLOCK_SIZE, Chunker.FIXED_SIZE);
+        assertTrue(Chunker.fixedPieces(64L << 20));
+        assertTrue(Chunker.fixedPieces((64L << 20) + 4096));
+        assertTrue(Chunker.fixedPieces(10L << 30));
+        assertFalse(Chunker.fixedPieces((64L << 20) - 4096), "under the minimum");
+        assertFalse(Chunker.fixedPieces((64L << 20) + 512), "not a multiple of 4 KiB: a text or archive file");
+        assertFalse(Chunker.fixedPieces((1L << 30) + 1));
+        assertFalse(Chunker.fixedPieces(4096));
     }
 }

@@ -37,7 +37,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.TreeMap;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import jnr.posix.POSIXFactory;
 import org.junit.jupiter.api.AfterAll;
@@ -489,5 +494,290 @@ class FileMoverTest {
         assertFalse(v.ok());
         assertTrue(v.errors().stream().anyMatch(e -> e.contains(bogus.shortHex())), v.errors().toString());
         assertNotEquals(0, v.snapshots());
+    }
+
+    /** What a backup or a restore reports to progress. */
+    static final class Recorder implements ProgressListener {
+        final AtomicLong bytes = new AtomicLong();
+        final AtomicLong files = new AtomicLong();
+        final List<List<Long>> totals = Collections.synchronizedList(new ArrayList<>());
+        final CountDownLatch totalKnown = new CountDownLatch(1);
+
+        @Override
+        public void advance(long n) {
+            bytes.addAndGet(n);
+        }
+
+        @Override
+        public void total(long b, long f) {
+            totals.add(List.of(b, f));
+            totalKnown.countDown();
+        }
+
+        @Override
+        public void filesDone(long n) {
+            files.addAndGet(n);
+        }
+
+        List<Long> last() {
+            return totals.get(totals.size() - 1);
+        }
+    }
+
+    /** Chunk ids a files snapshot uses: its trees and its content. */
+    private Set<ChunkId> chunksOf(Snapshots.Stored s) throws IOException {
+        Set<ChunkId> out = new HashSet<>();
+        Tree.forEachChunk(repo::load, s.snapshot().tree(), new HashSet<>(), out::add);
+        return out;
+    }
+
+    /** Stored bytes and count of the chunks {@code s} uses that {@code before} did not hold, read from the index. */
+    private long[] added(Set<ChunkId> before, Snapshots.Stored s) throws IOException {
+        long[] sum = new long[2];
+        for (ChunkId id : chunksOf(s)) {
+            if (!before.contains(id)) {
+                sum[0] += repo.lookup(id).orElseThrow().entry().length();
+                sum[1]++;
+            }
+        }
+        return sum;
+    }
+
+    /**
+     * Bytes a restore writes into the files under {@code dir}, found from their content: each file once (hard
+     * links), its 4 KiB pages that are not all zero, and one byte for a file that ends in zeros (its length).
+     */
+    private static long bytesToWrite(Path dir) throws IOException {
+        long sum = 0;
+        Set<Object> seen = new HashSet<>();
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.filter(f -> Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)).toList()) {
+                if (!seen.add(Files.getAttribute(p, "unix:ino"))) {
+                    continue;
+                }
+                byte[] b = Files.readAllBytes(p);
+                long end = 0;
+                for (int off = 0; off < b.length; off += 4096) {
+                    int n = Math.min(4096, b.length - off);
+                    if (!dev.ferry.block.Zeros.isZero(b, off, n)) {
+                        sum += n;
+                        end = off + n;
+                    }
+                }
+                sum += end < b.length ? 1 : 0;
+            }
+        }
+        return sum;
+    }
+
+    private static long count(Path dir, java.util.function.Predicate<Path> what) throws IOException {
+        try (Stream<Path> s = Files.walk(dir)) {
+            return s.filter(p -> !p.equals(dir)).filter(what).count();
+        }
+    }
+
+    /**
+     * Every figure of a backup's and a restore's summary is the true one, and both count alike: checked on a tree
+     * whose counts are known by construction, with what summaries are prone to count wrongly (the root, excluded
+     * entries, a mount point with one-file-system, an unreadable file, hard links, holes, other entry types).
+     */
+    @Test
+    void summaryFiguresAreTrueAndBackupAndRestoreCountAlike() throws Exception {
+        Path src = Files.createDirectories(work.resolve("src"));
+        Files.write(src.resolve("a.txt"), random(1, 100));
+        Files.write(src.resolve("b.bin"), random(2, 200_000));
+        Files.write(src.resolve("c"), new byte[0]);
+        Files.write(src.resolve("hard1"), random(3, 5000));
+        Path deeper = Files.createDirectories(src.resolve("sub/deeper"));
+        Files.createLink(src.resolve("sub/hard2"), src.resolve("hard1"));
+        Files.write(deeper.resolve("d.txt"), random(4, 300));
+        Files.createDirectories(src.resolve("emptydir"));
+        Files.createSymbolicLink(src.resolve("link"), Path.of("a.txt"));
+        assertEquals(0, Posix.mknod(src.resolve("fifo"), Posix.S_IFIFO | 0644, 0));
+        Files.write(Files.createDirectories(src.resolve("excluded")).resolve("x"), random(5, 999));
+        Files.write(src.resolve("skip.log"), random(6, 10));
+        Files.write(src.resolve("unreadable"), random(7, 777));
+        try (FileChannel ch = FileChannel.open(src.resolve("sparse"), StandardOpenOption.CREATE_NEW,
+                StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(random(8, 4096)), 0);
+            ch.write(ByteBuffer.wrap(random(9, 4096)), 2 << 20);
+        }
+        try (var f = new java.io.RandomAccessFile(src.resolve("sparse").toFile(), "rw")) {
+            f.setLength(3 << 20); // ends in a hole
+        }
+        Path mnt = Files.createDirectories(src.resolve("mnt"));
+        Assumptions.assumeTrue(Ext4.run("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt.toString()) == 0,
+                "cannot mount a tmpfs");
+        try {
+            Files.write(mnt.resolve("elsewhere"), random(10, 1234));
+            // the snapshot holds 7 files (a.txt, b.bin, c, hard1, sub/hard2, sub/deeper/d.txt, sparse) and 4
+            // directories (sub, sub/deeper, emptydir, mnt); not the root, excluded/, skip.log, unreadable, mnt/*
+            long sizes = 100 + 200_000 + 5000 * 2 + 300 + (3 << 20);
+            FileBackup.Opener opener = p -> {
+                if (p.getFileName().toString().equals("unreadable")) {
+                    throw new AccessDeniedException(p.toString());
+                }
+                return FileChannel.open(p, StandardOpenOption.READ);
+            };
+            List<String> excludes = List.of("excluded", "*.log");
+            FileBackup b = new FileBackup(repo, new FileBackup.Request(src, "src", null, excludes, true, Map.of(), 2,
+                    null));
+            b.opener = opener;
+            Recorder progress = new Recorder();
+            FileBackup.Result full = b.run(progress, Clock.systemUTC(), "test");
+            repo.flush();
+            assertEquals(1, full.errors().size(), full.errors().toString());
+            assertEquals(List.of(7L, 0L, 0L, 4L), List.of(full.filesNew(), full.filesChanged(), full.filesUnchanged(),
+                    full.dirs()));
+            assertEquals(sizes, full.bytesTotal());
+            assertEquals(100 + 200_000 + 5000 + 300 + (3 << 20), full.bytesRead()); // each inode read once
+            long[] fullAdded = added(Set.of(), full.snapshot());
+            assertEquals(fullAdded[0], full.bytesNew());
+            assertEquals(fullAdded[1], full.chunksNew());
+            Map<String, Object> summary = full.snapshot().snapshot().summary();
+            assertEquals(List.of(sizes, 7L, 4L), List.of(((Number) summary.get("bytes_total")).longValue(),
+                    ((Number) summary.get("files_new")).longValue(), ((Number) summary.get("dirs")).longValue()));
+            // progress: the scan's total counts what the backup tries to read, the unreadable file too
+            assertEquals(List.of(List.of(sizes + 777, 8L)), progress.totals);
+            assertEquals(sizes, progress.bytes.get());
+            assertEquals(8, progress.files.get());
+
+            Files.write(src.resolve("a.txt"), random(11, 150));
+            Files.write(src.resolve("new.txt"), random(12, 50));
+            FileBackup ib = new FileBackup(repo, new FileBackup.Request(src, "src", full.snapshot(), excludes, true,
+                    Map.of(), 2, null));
+            ib.opener = opener;
+            Recorder incProgress = new Recorder();
+            FileBackup.Result inc = ib.run(incProgress, Clock.systemUTC(), "test");
+            repo.flush();
+            long incSizes = sizes - 100 + 150 + 50;
+            assertEquals(List.of(1L, 1L, 6L, 4L), List.of(inc.filesNew(), inc.filesChanged(), inc.filesUnchanged(),
+                    inc.dirs()));
+            assertEquals(incSizes, inc.bytesTotal());
+            assertEquals(150 + 50, inc.bytesRead());
+            long[] incAdded = added(chunksOf(full.snapshot()), inc.snapshot());
+            assertEquals(incAdded[0], inc.bytesNew());
+            assertEquals(incAdded[1], inc.chunksNew());
+            // an incremental's total is the parent's figures (no scan)
+            assertEquals(List.of(List.of(sizes, 7L)), incProgress.totals);
+            assertEquals(incSizes, incProgress.bytes.get());
+
+            Path dst = work.resolve("dst");
+            Recorder restoreProgress = new Recorder();
+            FileRestore.Result r = new FileRestore(repo, inc.snapshot(), 2, false).run(dst, null, restoreProgress);
+            assertEquals(inc.filesNew() + inc.filesChanged() + inc.filesUnchanged(), r.files());
+            assertEquals(inc.dirs(), r.dirs());
+            assertEquals(inc.bytesTotal(), r.bytesTotal());
+            // the same figures counted on the restored tree, without Ferry
+            assertEquals(r.files(), count(dst, p -> Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)));
+            assertEquals(r.dirs(), count(dst, p -> Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)));
+            long written = bytesToWrite(dst);
+            assertEquals(150 + 200_000 + 5000 + 300 + 50 + 4096 * 2 + 1, written);
+            assertEquals(written, r.bytesWritten());
+            assertEquals(List.of(List.of(r.bytesTotal(), r.files())), restoreProgress.totals);
+            assertEquals(r.bytesTotal(), restoreProgress.bytes.get());
+            assertEquals(r.files(), restoreProgress.files.get());
+
+            // a part of the snapshot: its total comes from the trees below the path
+            Recorder partProgress = new Recorder();
+            FileRestore.Result part = new FileRestore(repo, inc.snapshot(), 2, false).run(work.resolve("part"), "sub",
+                    partProgress);
+            assertEquals(List.of(2L, 2L, 5300L), List.of(part.files(), part.dirs(), part.bytesTotal()));
+            assertEquals(List.of(List.of(5300L, 2L)), partProgress.totals);
+            assertEquals(5300L, partProgress.bytes.get());
+        } finally {
+            Ext4.run("umount", mnt.toString());
+        }
+    }
+
+    /** The scan runs beside the backup: the total is known while files are still being read. */
+    @Test
+    void progressTotalArrivesWhileTheBackupReads() throws Exception {
+        Path src = Files.createDirectories(work.resolve("src"));
+        long bytes = 0;
+        for (int i = 0; i < 40; i++) {
+            Path d = Files.createDirectories(src.resolve("d" + i % 4));
+            Files.write(d.resolve("f" + i), random(i, 1000 + i));
+            bytes += 1000 + i;
+        }
+        Recorder progress = new Recorder();
+        java.util.concurrent.atomic.AtomicBoolean knownDuringRead = new java.util.concurrent.atomic.AtomicBoolean();
+        FileBackup b = new FileBackup(repo, new FileBackup.Request(src, "src", null, List.of(), false, Map.of(), 1,
+                null));
+        java.util.concurrent.atomic.AtomicBoolean first = new java.util.concurrent.atomic.AtomicBoolean(true);
+        b.opener = p -> {
+            try { // the first file read waits for the total (only it: a backup without a scan fails in 30 s)
+                if (first.getAndSet(false) && progress.totalKnown.await(30, TimeUnit.SECONDS)) {
+                    knownDuringRead.set(true);
+                }
+            } catch (InterruptedException e) {
+                throw new java.io.InterruptedIOException();
+            }
+            return FileChannel.open(p, StandardOpenOption.READ);
+        };
+        FileBackup.Result r = b.run(progress, Clock.systemUTC(), "test");
+        assertTrue(knownDuringRead.get(), "no total while the backup was reading");
+        assertEquals(List.of(List.of(bytes, 40L)), progress.totals);
+        assertEquals(bytes, r.bytesTotal());
+        assertEquals(bytes, progress.bytes.get());
+        assertEquals(40, progress.files.get());
+    }
+
+    /**
+     * A volume image backed up by a block backup and then, inside a directory, by a files backup is stored once:
+     * a large file whose size is a multiple of 4 KiB is cut into the 1 MiB blocks of a block backup, and both
+     * leave all-zero blocks out.
+     */
+    @Test
+    void largeImageFileDeduplicatesWithABlockBackupOfIt() throws Exception {
+        Path src = Files.createDirectories(work.resolve("src"));
+        Path img = src.resolve("disk.img");
+        long size = (64L << 20) + 12288; // a multiple of 4 KiB, not of 1 MiB: the last block is short
+        try (FileChannel ch = FileChannel.open(img, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(random(21, 6 << 20)), 0); // blocks 0-5
+            ch.write(ByteBuffer.wrap(new byte[2 << 20]), 6L << 20); // zeros written: blocks 6-7; a hole to 60
+            ch.write(ByteBuffer.wrap(random(22, (4 << 20) + 12288)), 60L << 20); // blocks 60-64
+        }
+        assertEquals(size, Files.size(img));
+        Files.write(src.resolve("notes.txt"), "small".getBytes(StandardCharsets.UTF_8));
+        dev.ferry.block.BlockBackup.Result blocks;
+        try (dev.ferry.block.FileVolume v = dev.ferry.block.FileVolume.openForReading(img)) {
+            blocks = new dev.ferry.block.BlockBackup(repo, new dev.ferry.block.BlockBackup.Request(v, img.toString(),
+                    null, null, null, Map.of(), null, 2, null)).run(ProgressListener.NONE, Clock.systemUTC(), "test");
+        }
+        repo.flush();
+        assertTrue(blocks.bytesNew() > (10L << 20), "block backup stored " + blocks.bytesNew());
+
+        FileBackup.Result files = backup(src, null, List.of());
+        // new: the small file and the root tree; every block of the image was stored by the block backup
+        assertEquals(2, files.chunksNew());
+        assertTrue(files.bytesNew() < (64 << 10), "stored " + files.bytesNew());
+        Tree root = Tree.load(repo, ChunkId.parse(files.snapshot().snapshot().tree()));
+        Tree.Node node = root.nodes().stream().filter(n -> "disk.img".equals(n.name())).findFirst().orElseThrow();
+        List<String> perBlock = new ArrayList<>();
+        for (Tree.Piece piece : node.content()) {
+            if (piece.hole()) {
+                assertEquals(0, piece.size() % (1 << 20), "a hole of whole blocks");
+                for (long i = 0; i < piece.size() >> 20; i++) {
+                    perBlock.add(null);
+                }
+            } else {
+                assertTrue(piece.size() == 1 << 20 || perBlock.size() == 64 && piece.size() == 12288, "" + piece);
+                perBlock.add(piece.id());
+            }
+        }
+        Snapshot.Volume vol = blocks.snapshot().snapshot().volume();
+        dev.ferry.block.ManifestPage page = dev.ferry.block.ManifestPage.load(repo, ChunkId.parse(vol.pages().get(0)),
+                65);
+        List<String> manifest = new ArrayList<>();
+        for (int i = 0; i < page.count(); i++) {
+            manifest.add(page.isZero(i) ? null : page.get(i).hex());
+        }
+        assertEquals(manifest, perBlock);
+        assertEquals(54, manifest.stream().filter(java.util.Objects::isNull).count()); // blocks 6-59
+        Path dst = work.resolve("dst");
+        restore(files.snapshot(), dst, null, false);
+        assertEquals(dev.ferry.crypto.Hashes.sha256Hex(Files.readAllBytes(img)),
+                dev.ferry.crypto.Hashes.sha256Hex(Files.readAllBytes(dst.resolve("disk.img"))));
     }
 }

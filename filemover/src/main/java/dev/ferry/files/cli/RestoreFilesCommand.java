@@ -97,13 +97,15 @@ public final class RestoreFilesCommand implements Callable<Integer> {
             m.put("target", abs.toString());
             m.put("files", r.files());
             m.put("dirs", r.dirs());
+            m.put("bytes_total", r.bytesTotal());
             m.put("bytes_written", r.bytesWritten());
             m.put("duration_s", Main.round3(r.durationS()));
             m.put("warnings", r.warnings());
             main.printJson(m);
         } else {
-            main.out().printf("restored snapshot %s into %s: %d files, %d directories, %s in %.2f s%n", snap.shortId(),
-                    abs, r.files(), r.dirs(), Sizes.human(r.bytesWritten()), r.durationS());
+            main.out().printf("restored snapshot %s into %s: %d files, %d directories, %s in files (%s written) in "
+                    + "%.2f s%n", snap.shortId(), abs, r.files(), r.dirs(), Sizes.human(r.bytesTotal()),
+                    Sizes.human(r.bytesWritten()), r.durationS());
             for (String w : r.warnings()) {
                 main.err().println("ferry: warning: " + w);
             }

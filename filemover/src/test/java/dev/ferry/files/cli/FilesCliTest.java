@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.cli.ExitCodes;
 import dev.ferry.cli.Main;
+import dev.ferry.files.RawNames;
 import dev.ferry.repo.Json;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -16,6 +17,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
@@ -98,19 +100,37 @@ class FilesCliTest {
         assertEquals(2, list.json().size());
 
         Path target = tmp.resolve("target");
-        Run r = ferry("restore", "files", "latest", target.toString(), "--marker", "restore-1");
+        Run r = ferry("restore", "files", "latest", target.toString(), "--marker", "restore-1", "--json");
         assertEquals(0, r.code(), r.toString());
         assertTrue(Files.exists(target.resolve(".ferry/restore-1")));
+        // counted as the backup counted: app and app/data, not the target, nor the marker's directory made after
+        assertEquals(List.of(3, 2), List.of(r.json().get("files").asInt(), r.json().get("dirs").asInt()));
+        assertEquals(inc.json().get("bytes_total").asLong(), r.json().get("bytes_total").asLong());
+        assertEquals(2, inc.json().get("dirs").asInt());
+        // a backup of the restored tree holds the marker's directory like any other, and so does its restore
+        Run again0 = ferry("backup", "files", target.toString(), "--json");
+        assertEquals(List.of(4, 3), List.of(again0.json().get("files_new").asInt(), again0.json().get("dirs").asInt()));
+        // 'latest' of two volumes (the source and the restored tree) is refused until one is named
+        Run amb = ferry("restore", "files", "latest", tmp.resolve("target0").toString());
+        assertEquals(ExitCodes.ERROR, amb.code(), amb.toString());
+        assertTrue(amb.err().contains("'latest' is ambiguous"), amb.toString());
+        assertFalse(Files.exists(tmp.resolve("target0")));
+        Run r0 = ferry("restore", "files", "latest", tmp.resolve("target0").toString(), "--json", "--volume",
+                target.toString());
+        assertEquals(List.of(4, 3), List.of(r0.json().get("files").asInt(), r0.json().get("dirs").asInt()));
+        assertEquals(again0.json().get("bytes_total").asLong(), r0.json().get("bytes_total").asLong());
         assertArrayEquals(Files.readAllBytes(src.resolve("app/data/db.bin")),
                 Files.readAllBytes(target.resolve("app/data/db.bin")));
         assertEquals("a: 2\n", Files.readString(target.resolve("app/config.yaml")));
 
         // a failed restore (existing files, no --overwrite) writes no marker
-        Run again = ferry("restore", "files", "latest", target.toString(), "--marker", "restore-2");
+        Run again = ferry("restore", "files", "latest", target.toString(), "--marker", "restore-2", "--volume",
+                src.toString());
         assertEquals(ExitCodes.ERROR, again.code(), again.toString());
         assertTrue(again.err().contains("--overwrite"), again.err());
         assertFalse(Files.exists(target.resolve(".ferry/restore-2")));
-        Run over = ferry("restore", "files", "latest", target.toString(), "--overwrite", "--marker", "restore-2");
+        Run over = ferry("restore", "files", "latest", target.toString(), "--overwrite", "--marker", "restore-2",
+                "--volume", src.toString());
         assertEquals(0, over.code(), over.toString());
         assertTrue(Files.exists(target.resolve(".ferry/restore-2")));
 
@@ -129,7 +149,7 @@ class FilesCliTest {
         Run verify = ferry("verify", "--read-data");
         assertEquals(0, verify.code(), verify.toString());
         Path after = tmp.resolve("after");
-        Run r2 = ferry("restore", "files", "latest", after.toString());
+        Run r2 = ferry("restore", "files", "latest", after.toString(), "--volume", src.toString());
         assertEquals(0, r2.code(), r2.toString());
         assertArrayEquals(Files.readAllBytes(src.resolve("app/data/db.bin")),
                 Files.readAllBytes(after.resolve("app/data/db.bin")));
@@ -169,5 +189,55 @@ class FilesCliTest {
         } finally {
             run("umount", bad.toString());
         }
+    }
+
+    @Test
+    void lsListsAFilesSnapshot() throws Exception {
+        Path src = tree();
+        Files.createSymbolicLink(src.resolve("app/current"), Path.of("data/db.bin"));
+        Files.write(RawNames.resolve(src, new byte[] {'x', (byte) 0xff}), new byte[4]);
+        Run b = ferry("backup", "files", src.toString(), "--json");
+        assertEquals(0, b.code(), b.toString());
+        String id = b.json().get("snapshot_id").asText().substring(0, 8);
+
+        Run all = ferry("ls", "latest");
+        assertEquals(0, all.code(), all.toString());
+        List<String> expected = List.of("/app", "/app/config.yaml", "/app/current", "/app/data", "/app/data/db.bin",
+                "/debug.log");
+        if (RawNames.exact()) {
+            expected = new java.util.ArrayList<>(expected);
+            expected.add("/x\\xff");
+        }
+        assertEquals(expected, all.out().lines().toList());
+
+        Run file = ferry("ls", id, "app/data/db.bin", "--long");
+        assertEquals(0, file.code(), file.toString());
+        List<String> lines = file.out().lines().toList();
+        assertEquals(1, lines.size(), file.out());
+        assertTrue(lines.get(0).startsWith("-rw") && lines.get(0).contains(" " + (3 << 20) + " ")
+                && lines.get(0).endsWith(" /app/data/db.bin"), lines.get(0));
+        Run link = ferry("ls", id, "/app/current", "-l");
+        assertTrue(link.out().startsWith("lrwxrwxrwx") && link.out().strip().endsWith("/app/current -> data/db.bin"),
+                link.toString());
+
+        Run json = ferry("ls", "latest", "app", "--json");
+        assertEquals(0, json.code(), json.toString());
+        List<JsonNode> objects = new java.util.ArrayList<>();
+        for (String l : json.out().lines().toList()) {
+            objects.add(Json.MAPPER.readTree(l));
+        }
+        assertEquals(List.of("/app", "/app/config.yaml", "/app/current", "/app/data", "/app/data/db.bin"),
+                objects.stream().map(o -> o.get("path").asText()).toList());
+        assertEquals(3 << 20, objects.get(4).get("size").asLong());
+        assertEquals("dir", objects.get(0).get("type").asText());
+        assertEquals("data/db.bin", objects.get(2).get("target").asText());
+
+        Run missing = ferry("ls", "latest", "app/nope");
+        assertEquals(ExitCodes.ERROR, missing.code(), missing.toString());
+        assertEquals("", missing.out());
+        assertTrue(missing.err().contains("has no /app/nope"), missing.err());
+        Run notDir = ferry("ls", "latest", "debug.log/x");
+        assertEquals(ExitCodes.ERROR, notDir.code(), notDir.toString());
+        assertTrue(notDir.err().contains("/debug.log is a file, not a directory"), notDir.err());
     }
 }
