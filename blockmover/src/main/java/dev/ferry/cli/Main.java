@@ -55,9 +55,18 @@ public final class Main {
             description = "Open the repository with a key file instead of a password (default: $FERRY_KEY_FILE).")
     Path keyFile;
 
+    /** How many times -v was given, before and after the subcommand. */
+    int verbosity;
+    private int verboseRun;
+
     @Option(names = {"-v", "--verbose"}, scope = ScopeType.INHERIT,
             description = "More output: -v for progress and info logs, -vv for debug logs.")
-    boolean[] verbose = new boolean[0];
+    void verbose(boolean[] flags) {
+        // picocli calls this at each -v with the flags the command being parsed has had so far; on a subcommand
+        // the array starts again, so an array no longer than the last one begins a new run
+        verbosity += flags.length > verboseRun ? flags.length - verboseRun : flags.length;
+        verboseRun = flags.length;
+    }
 
     @Option(names = "--json", scope = ScopeType.INHERIT,
             description = "Print JSON instead of text: summaries, lists, reports.")
@@ -138,7 +147,7 @@ public final class Main {
         }
         if (ex instanceof IOException || ex instanceof IllegalArgumentException) {
             err.println("ferry: " + message(ex));
-            if (verbose.length > 1) {
+            if (verbosity > 1) {
                 ex.printStackTrace(err);
             }
             return ExitCodes.ERROR;
@@ -177,11 +186,11 @@ public final class Main {
     }
 
     void configureLogging() {
-        Level level = verbose.length == 0 ? Level.WARN : verbose.length == 1 ? Level.INFO : Level.DEBUG;
+        Level level = verbosity == 0 ? Level.WARN : verbosity == 1 ? Level.INFO : Level.DEBUG;
         if (LoggerFactory.getLogger("dev.ferry") instanceof Logger ferry) {
             ferry.setLevel(level);
         }
-        if (verbose.length > 2 && LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME) instanceof Logger root) {
+        if (verbosity > 2 && LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME) instanceof Logger root) {
             root.setLevel(Level.DEBUG);
         }
     }
@@ -192,7 +201,7 @@ public final class Main {
     }
 
     public boolean progress() {
-        return verbose.length > 0;
+        return verbosity > 0;
     }
 
     public String repositoryUrl() {

@@ -53,6 +53,19 @@ class HelpAndOptionsTest {
     }
 
     @Test
+    void verbosityCountsEveryDashVWhereverItStands() {
+        String[][] cases = {{"snapshots"}, {"-v", "snapshots"}, {"snapshots", "-v"}, {"-v", "snapshots", "-v"},
+                {"-vv", "snapshots"}, {"-v", "-v", "snapshots", "-vv"}, {"--verbose", "key", "list", "-vv"}};
+        int[] expected = {0, 1, 1, 2, 2, 4, 3};
+        for (int i = 0; i < cases.length; i++) {
+            Main main = new Main(java.util.Map.of(), new java.io.PrintWriter(new java.io.StringWriter()),
+                    new java.io.PrintWriter(new java.io.StringWriter()), null);
+            main.commandLine().parseArgs(cases[i]);
+            assertEquals(expected[i], main.verbosity, String.join(" ", cases[i]));
+        }
+    }
+
+    @Test
     void usageErrorsExitTwoAndVersionPrintsTheBuildsVersion() {
         cli.env.put("FERRY_REPOSITORY", dir.resolve("repo").toString());
         cli.env.put("FERRY_PASSWORD", "pw");
