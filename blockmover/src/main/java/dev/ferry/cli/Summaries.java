@@ -19,6 +19,7 @@ public final class Summaries {
         m.put("snapshot_id", r.snapshot().id());
         m.put("parent", parent == null ? null : parent.id());
         m.put("source", r.snapshot().snapshot().source());
+        m.put("volume_name", r.snapshot().snapshot().volumeName());
         m.put("block_size", r.snapshot().snapshot().volume().blockSize());
         m.put("bytes_total", r.bytesTotal());
         m.put("bytes_read", r.bytesRead());

@@ -171,6 +171,7 @@ class VolumeSafetyCliTest {
         JsonNode inc = json(ok("backup", "block", snap2.toString(), "--volume", "pvc-7", "--parent", "latest",
                 "--changed-ranges", changes.toString(), "--json"));
         assertEquals(n1, inc.get("parent").asText(), "latest parent found by the volume name, not the path");
+        assertEquals("pvc-7", inc.get("volume_name").asText());
         assertEquals(MIB, inc.get("bytes_read").asLong(), "only the changed block was read");
         Path out = dir.resolve("out.img");
         ok("restore", "block", inc.get("snapshot_id").asText(), out.toString());

@@ -113,6 +113,7 @@ public final class BackupFilesCommand implements Callable<Integer> {
             m.put("snapshot_id", r.snapshot().id());
             m.put("parent", parentSnap == null ? null : parentSnap.id());
             m.put("source", r.snapshot().snapshot().source());
+            m.put("volume_name", r.snapshot().snapshot().volumeName());
             m.put("bytes_total", r.bytesTotal());
             m.put("bytes_read", r.bytesRead());
             m.put("bytes_new", r.bytesNew());
