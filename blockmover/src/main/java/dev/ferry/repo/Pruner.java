@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
 import java.time.Clock;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -191,9 +190,6 @@ public final class Pruner {
         this.progress = java.util.Objects.requireNonNull(progress, "progress");
     }
 
-    /** Snapshots a dry run takes as forgotten (see {@link #dryRunAfterForget}). */
-    private Set<String> forgotten = Set.of();
-
     /** Runs prune while holding a prune lock; refuses if another prune runs. */
     public Result run(String hostname, boolean dryRun) throws IOException {
         return run(hostname, dryRun, Set.of());
@@ -208,7 +204,6 @@ public final class Pruner {
     }
 
     private Result run(String hostname, boolean dryRun, Set<String> forgotten) throws IOException {
-        this.forgotten = Set.copyOf(forgotten);
         try (RepositoryLock lock = RepositoryLock.acquire(store, "prune", hostname, clock)) {
             for (RepositoryLock.Found f : RepositoryLock.list(store)) {
                 if (!f.name().equals(lock.name()) && !f.isStale(clock.instant(), lock.processes())
@@ -216,11 +211,12 @@ public final class Pruner {
                     throw new RepositoryException("another prune is running: " + f.describe() + "; try again later");
                 }
             }
-            return prune(lock, dryRun);
+            return prune(lock, dryRun, forgotten);
         }
     }
 
-    private Result prune(RepositoryLock lock, boolean dryRun) throws IOException {
+    /** Prune itself; {@code forgotten}: snapshots a dry run takes as gone (see {@link #dryRunAfterForget}). */
+    private Result prune(RepositoryLock lock, boolean dryRun, Set<String> forgotten) throws IOException {
         // 1. what is there, and what is used
         progress.phase("listing", 0, "objects");
         Map<PackId, Long> listed = new HashMap<>();
@@ -454,22 +450,14 @@ public final class Pruner {
      * which a real run ({@code remove}) deletes and a dry run only counts.
      */
     private LockView lookAtLocks(RepositoryLock lock, boolean remove) throws IOException {
-        Instant now = clock.instant();
         List<String> running = new ArrayList<>();
         int stale = 0;
-        for (RepositoryLock.Found f : RepositoryLock.list(store)) {
-            if (f.name().equals(lock.name())) {
-                continue;
-            }
-            RepositoryLock.Staleness staleness = f.staleness(now, lock.processes());
-            if (!staleness.stale()) {
-                running.add(f.describe());
-                continue;
-            }
-            stale++;
-            if (remove) {
-                store.delete(f.name());
-                log.info("removed stale lock {}: {}", f.describe(), staleness.reason());
+        for (RepositoryLock.Unlocked u : RepositoryLock.unlock(store, clock.instant(), lock.processes(), false,
+                !remove, lock)) {
+            if (u.removed()) {
+                stale++;
+            } else {
+                running.add(u.lock().describe());
             }
         }
         return new LockView(running, stale);

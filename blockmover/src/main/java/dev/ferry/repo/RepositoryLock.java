@@ -238,7 +238,16 @@ public final class RepositoryLock implements AutoCloseable {
      */
     public static List<Unlocked> unlock(Store store, Instant now, ProcessTable local, boolean removeAll,
                                         boolean dryRun) throws IOException {
+        return unlock(store, now, local, removeAll, dryRun, null);
+    }
+
+    /** As {@link #unlock(Store, Instant, ProcessTable, boolean, boolean)}, leaving out the lock {@code own}. */
+    static List<Unlocked> unlock(Store store, Instant now, ProcessTable local, boolean removeAll, boolean dryRun,
+                                 RepositoryLock own) throws IOException {
         List<Found> found = new ArrayList<>(list(store));
+        if (own != null) {
+            found.removeIf(f -> f.name().equals(own.name()));
+        }
         found.sort(Comparator.comparing(Found::name));
         List<Unlocked> out = new ArrayList<>();
         for (Found f : found) {
