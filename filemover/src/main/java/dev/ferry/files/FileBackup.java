@@ -273,17 +273,11 @@ public final class FileBackup {
      * of unchanged small files). Returns false when the parent has no figures.
      */
     private boolean parentTotals() {
-        if (req.parent() == null || req.parent().snapshot().summary() == null) {
+        TreeScan.Totals t = req.parent() == null ? null : TreeScan.Totals.ofSummary(req.parent().snapshot().summary());
+        if (t == null || t.bytes() == 0 && t.files() == 0) {
             return false;
         }
-        Map<String, Object> s = req.parent().snapshot().summary();
-        long files = summaryNumber(s, "files_new") + summaryNumber(s, "files_changed")
-                + summaryNumber(s, "files_unchanged");
-        long bytes = summaryNumber(s, "bytes_total");
-        if (bytes == 0 && files == 0) {
-            return false;
-        }
-        progress.total(bytes, files);
+        progress.total(t.bytes(), t.files());
         return true;
     }
 
@@ -301,10 +295,6 @@ public final class FileBackup {
         });
         t.start();
         return t;
-    }
-
-    private static long summaryNumber(Map<String, Object> summary, String key) {
-        return summary.get(key) instanceof Number n ? Math.max(0, n.longValue()) : 0;
     }
 
     private static int type(Map<String, Object> stat) {

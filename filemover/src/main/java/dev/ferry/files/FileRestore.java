@@ -178,11 +178,9 @@ public final class FileRestore {
      * its own, beside the restore.
      */
     private Thread startTotals(Tree root, String include, AtomicBoolean stop) {
-        Map<String, Object> s = snapshot.snapshot().summary();
-        if (include == null && s != null && s.get("bytes_total") instanceof Number bytes
-                && s.get("files_new") instanceof Number fn && s.get("files_changed") instanceof Number fc
-                && s.get("files_unchanged") instanceof Number fu) {
-            progress.total(bytes.longValue(), fn.longValue() + fc.longValue() + fu.longValue());
+        TreeScan.Totals recorded = include == null ? TreeScan.Totals.ofSummary(snapshot.snapshot().summary()) : null;
+        if (recorded != null) {
+            progress.total(recorded.bytes(), recorded.files());
             return null;
         }
         Thread t = Threads.daemon("ferry-restore-total").newThread(() -> {

@@ -22,6 +22,17 @@ import java.util.EnumSet;
 final class TreeScan {
     /** Regular files (every name of a hard-linked file) and the sum of their sizes. */
     record Totals(long files, long bytes) {
+        /**
+         * The totals a files snapshot's summary records (its files new, changed and unchanged, and
+         * {@code bytes_total}), or null for a summary without them.
+         */
+        static Totals ofSummary(java.util.Map<String, Object> s) {
+            if (s != null && s.get("bytes_total") instanceof Number bytes && s.get("files_new") instanceof Number fn
+                    && s.get("files_changed") instanceof Number fc && s.get("files_unchanged") instanceof Number fu) {
+                return new Totals(fn.longValue() + fc.longValue() + fu.longValue(), bytes.longValue());
+            }
+            return null;
+        }
     }
 
     private final Path root;
