@@ -265,9 +265,7 @@ public final class BlockBackup {
             }
             if (parentVolume != null) { // a volume that shrank: the zeros of the parent's pages past its end go
                 for (int p = pages; p < parentVolume.pages().size() && failure.get() == null; p++) {
-                    String old = parentVolume.pages().get(p);
-                    zeroBlocks.addAndGet(-(old == null ? parentVolume.blocksInPage(p)
-                            : ManifestPage.load(repo, ChunkId.parse(old), parentVolume.blocksInPage(p)).zeroCount()));
+                    zeroBlocks.addAndGet(-parentPageZeros(p));
                 }
             }
         } catch (InterruptedException e) {
@@ -325,11 +323,16 @@ public final class BlockBackup {
         }
         long zeros = 0;
         for (int p = 0; p < parentVolume.pages().size(); p++) {
-            String id = parentVolume.pages().get(p);
-            zeros += id == null ? parentVolume.blocksInPage(p)
-                    : ManifestPage.load(repo, ChunkId.parse(id), parentVolume.blocksInPage(p)).zeroCount();
+            zeros += parentPageZeros(p);
         }
         return zeros;
+    }
+
+    /** The zero blocks of the parent's page {@code p}: all of an all-zero page, else counted in the page. */
+    private int parentPageZeros(int p) throws IOException {
+        String id = parentVolume.pages().get(p);
+        return id == null ? parentVolume.blocksInPage(p)
+                : ManifestPage.load(repo, ChunkId.parse(id), parentVolume.blocksInPage(p)).zeroCount();
     }
 
     /** Every chunk a block snapshot refers to: its manifest pages and, through them, its data chunks. */

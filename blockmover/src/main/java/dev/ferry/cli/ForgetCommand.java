@@ -196,11 +196,11 @@ final class ForgetCommand implements Callable<Integer> {
 
     /** Snapshots grouped by kind, volume and host, as the policy is applied. */
     private static List<List<Snapshots.Stored>> groups(List<Snapshots.Stored> all) {
-        Map<List<String>, List<Snapshots.Stored>> groups = new LinkedHashMap<>();
+        Map<List<Object>, List<Snapshots.Stored>> groups = new LinkedHashMap<>();
         for (Snapshots.Stored s : all) {
             Snapshot x = s.snapshot();
-            groups.computeIfAbsent(java.util.Arrays.asList(x.kind(), x.volumeName() == null ? "source" : "name",
-                    x.volumeName() == null ? x.source() : x.volumeName(), x.hostname()), k -> new ArrayList<>()).add(s);
+            groups.computeIfAbsent(java.util.Arrays.asList(x.kind(), x.volumeKey(), x.hostname()),
+                    k -> new ArrayList<>()).add(s);
         }
         return new ArrayList<>(groups.values());
     }

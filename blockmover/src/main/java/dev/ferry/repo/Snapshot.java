@@ -61,9 +61,23 @@ public record Snapshot(int version, String kind, String time, String hostname, S
         return sameVolume(other.volumeName, other.source, other.hostname);
     }
 
+    /**
+     * A key equal for two snapshots exactly when they belong to the same volume ({@link #sameVolume}): the name,
+     * or the source and host of a snapshot without one.
+     */
+    public List<String> volumeKey() {
+        return volumeName != null ? java.util.Arrays.asList("name", volumeName)
+                : java.util.Arrays.asList("source", source, hostname);
+    }
+
     /** The volume in words: {@code volume 'pvc-1'}, or {@code '/dev/vg0/lv1' on host node-1}. */
     public String describeVolume() {
-        return volumeName != null ? "volume '" + volumeName + "'" : "'" + source + "' on host " + hostname;
+        return describeVolume(volumeName, source, hostname);
+    }
+
+    /** A volume in words, as a backup of {@code source} on {@code host} named {@code name} (or null) records it. */
+    public static String describeVolume(String name, String source, String host) {
+        return name != null ? "volume '" + name + "'" : "'" + source + "' on host " + host;
     }
 
     /**

@@ -170,9 +170,8 @@ public final class Snapshots {
             throws RepositoryException {
         Snapshot x = parent.snapshot();
         if (!x.sameVolume(volumeName, source, host)) {
-            String self = volumeName != null ? "volume '" + volumeName + "'" : "'" + source + "' on host " + host;
             throw new RepositoryException("snapshot " + parent.shortId() + " is of " + x.describeVolume()
-                    + ", but this backup is of " + self + ": a parent must be a snapshot of the same volume"
+                    + ", but this backup is of " + Snapshot.describeVolume(volumeName, source, host) + ": a parent must be a snapshot of the same volume"
                     + (volumeName == null ? " (give the volume a name with --volume to keep it when its path "
                     + "or host changes)" : ""));
         }
@@ -182,10 +181,7 @@ public final class Snapshots {
     public static List<List<Stored>> byVolume(List<Stored> snapshots) {
         java.util.Map<List<String>, List<Stored>> groups = new java.util.LinkedHashMap<>();
         for (Stored s : snapshots) {
-            Snapshot x = s.snapshot();
-            List<String> key = x.volumeName() != null ? java.util.Arrays.asList("name", x.volumeName())
-                    : java.util.Arrays.asList("source", x.source(), x.hostname());
-            groups.computeIfAbsent(key, k -> new ArrayList<>()).add(s);
+            groups.computeIfAbsent(s.snapshot().volumeKey(), k -> new ArrayList<>()).add(s);
         }
         List<List<Stored>> out = new ArrayList<>(groups.values());
         out.sort(Comparator.comparing((List<Stored> g) -> g.get(g.size() - 1).snapshot().time()));
