@@ -102,6 +102,16 @@ public record Tree(int version, List<Node> nodes, Node root) {
     }
 
     /** The JSON plaintext of this tree. */
+    /** The entry of this directory named {@code name} (its bytes), or null when there is none. */
+    public Node child(byte[] name) {
+        for (Node n : nodes) {
+            if (java.util.Arrays.equals(n.nameBytes(), name)) {
+                return n;
+            }
+        }
+        return null;
+    }
+
     public byte[] encode() {
         try {
             return WRITER.writeValueAsBytes(this);

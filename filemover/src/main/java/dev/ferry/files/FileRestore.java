@@ -231,13 +231,7 @@ public final class FileRestore {
         for (int i = 0; i < parts.length; i++) {
             byte[] want = parts[i].getBytes(StandardCharsets.UTF_8);
             checkName(want, rel);
-            Tree.Node found = null;
-            for (Tree.Node n : tree.nodes()) {
-                if (java.util.Arrays.equals(n.nameBytes(), want)) {
-                    found = n;
-                    break;
-                }
-            }
+            Tree.Node found = tree.child(want);
             if (found == null) {
                 throw new IllegalArgumentException("--include " + include + ": the snapshot has no "
                         + (rel.isEmpty() ? parts[i] : rel + "/" + parts[i]));

@@ -95,13 +95,7 @@ public final class SnapshotListing {
         for (int i = 0; ; i++) {
             byte[] want = parts[i].getBytes(StandardCharsets.UTF_8);
             rel.append('/').append(parts[i]);
-            Tree.Node found = null;
-            for (Tree.Node n : tree.nodes()) {
-                if (Arrays.equals(n.nameBytes(), want)) {
-                    found = n;
-                    break;
-                }
-            }
+            Tree.Node found = tree.child(want);
             if (found == null) {
                 throw new RepositoryException(in + " has no " + rel);
             }
