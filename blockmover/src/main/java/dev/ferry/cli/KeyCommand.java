@@ -5,7 +5,6 @@ import dev.ferry.repo.KeySource;
 import dev.ferry.repo.Repository;
 import dev.ferry.store.Store;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -32,6 +31,10 @@ final class KeyCommand {
                 main.out.printf(" %-16s  %-8s  %-11s  %-20s  %s%n", "ID", "KIND", "KDF", "CREATED", "USER@HOST");
                 for (Repository.Slot s : repo.keySlots()) {
                     KeySlot k = s.slot();
+                    if (k == null) {
+                        main.out.printf(" %-16s  damaged: %s%n", s.id().substring(0, 16), s.damage());
+                        continue;
+                    }
                     main.out.printf("%s%-16s  %-8s  %-11s  %-20s  %s@%s%n",
                             s.name().equals(repo.keySlotName()) ? "*" : " ", s.id().substring(0, 16), k.kind(),
                             k.kdf().algorithm(), toSeconds(k.created()), k.username(), k.hostname());
@@ -75,7 +78,7 @@ final class KeyCommand {
             try (Store store = main.openStore()) {
                 Repository repo = main.openRepository(store, false);
                 KeySource source = main.credentials().newSlot(newPasswordFile, newKeyFile);
-                Repository.Slot slot = repo.addKeySlot(source, kdf.params(), Clock.systemUTC());
+                Repository.Slot slot = repo.addKeySlot(source, kdf.params(), main.clock(), main.hostname());
                 main.out.println("added " + slot.slot().kind() + " key slot " + slot.id().substring(0, 16));
             }
             return ExitCodes.OK;
@@ -95,8 +98,9 @@ final class KeyCommand {
             Main main = key.main;
             try (Store store = main.openStore()) {
                 Repository repo = main.openRepository(store, false);
-                Repository.Slot removed = repo.removeKeySlot(id);
-                main.out.println("removed " + removed.slot().kind() + " key slot " + removed.id().substring(0, 16));
+                Repository.Slot removed = repo.removeKeySlot(id, main.clock(), main.hostname());
+                main.out.println("removed " + (removed.slot() == null ? "damaged" : removed.slot().kind())
+                        + " key slot " + removed.id().substring(0, 16));
             }
             return ExitCodes.OK;
         }

@@ -67,23 +67,73 @@ public record KeySlot(int version, String kind, String created, String hostname,
                 spec, Base64.getEncoder().encodeToString(sealed));
     }
 
-    /** The master key if {@code source} opens this slot; empty if it is the wrong password or key file. */
+    /**
+     * The master key if {@code source} opens this slot; empty if it is the wrong password or key file (or the
+     * sealed data was altered: AES-GCM cannot tell the two apart). A slot whose recorded key derivation or data
+     * cannot be used at all is an error that says why.
+     */
     public Optional<MasterKey> open(KeySource source, String repositoryId) throws RepositoryException {
+        return attempt(source, repositoryId).key();
+    }
+
+    /**
+     * What one try of {@code source} on this slot gave: the master key when the slot opens; otherwise, for a slot
+     * of the right kind, {@code unverified}: the 64 bytes the derived key decrypts the sealed data to, without
+     * authentication. Those bytes are the master key only when the password was right and the slot was sealed
+     * for another repository id (a changed config); they must never be used unless they authenticate real
+     * repository data (see {@link Repository#openKeyOnly}).
+     */
+    record Attempt(Optional<MasterKey> key, MasterKey unverified) {
+    }
+
+    Attempt attempt(KeySource source, String repositoryId) throws RepositoryException {
         if (!kind.equals(source.kind())) {
-            return Optional.empty();
+            return new Attempt(Optional.empty(), null);
         }
-        byte[] kek = derive(kdf, source);
+        byte[] kek;
         try {
-            byte[] material = new Aead(kek).open(aad(repositoryId), Base64.getDecoder().decode(data));
+            kek = derive(kdf, source);
+        } catch (IllegalArgumentException e) {
+            throw new RepositoryException(e.getMessage());
+        }
+        byte[] sealed;
+        try {
+            sealed = Base64.getDecoder().decode(data);
+        } catch (IllegalArgumentException e) {
+            throw new RepositoryException("key slot holds invalid data: " + e.getMessage());
+        }
+        try {
+            byte[] material = new Aead(kek).open(aad(repositoryId), sealed);
             MasterKey key = MasterKey.fromMaterial(material);
             Arrays.fill(material, (byte) 0);
-            return Optional.of(key);
+            return new Attempt(Optional.of(key), null);
         } catch (Aead.AuthenticationException e) {
-            return Optional.empty();
+            return new Attempt(Optional.empty(), decryptUnauthenticated(kek, sealed));
         } catch (IllegalArgumentException e) {
             throw new RepositoryException("key slot holds invalid data: " + e.getMessage());
         } finally {
             Arrays.fill(kek, (byte) 0);
+        }
+    }
+
+    /** AES-GCM's keystream (AES-CTR from {@code nonce || 00000002}) applied to the sealed master key, unchecked. */
+    private static MasterKey decryptUnauthenticated(byte[] kek, byte[] sealed) {
+        if (sealed.length != Aead.OVERHEAD + MasterKey.BYTES) {
+            return null;
+        }
+        try {
+            byte[] counter = new byte[16];
+            System.arraycopy(sealed, 0, counter, 0, Aead.NONCE_BYTES);
+            counter[15] = 2;
+            javax.crypto.Cipher ctr = javax.crypto.Cipher.getInstance("AES/CTR/NoPadding");
+            ctr.init(javax.crypto.Cipher.DECRYPT_MODE, new javax.crypto.spec.SecretKeySpec(kek, "AES"),
+                    new javax.crypto.spec.IvParameterSpec(counter));
+            byte[] material = ctr.doFinal(sealed, Aead.NONCE_BYTES, MasterKey.BYTES);
+            MasterKey key = MasterKey.fromMaterial(material);
+            Arrays.fill(material, (byte) 0);
+            return key;
+        } catch (java.security.GeneralSecurityException e) {
+            return null;
         }
     }
 
@@ -133,6 +183,30 @@ public record KeySlot(int version, String kind, String created, String hostname,
         if (!consistent) {
             throw new RepositoryException.Damaged(name, "key slot of kind '" + slot.kind() + "' with key derivation '"
                     + slot.kdf().algorithm() + "' is not supported");
+        }
+        if (argon) {
+            try {
+                // the cost a password slot records must be one this Ferry would spend: out of range is damage
+                new KdfParams(slot.kdf().memoryKib(), slot.kdf().iterations(), slot.kdf().parallelism());
+            } catch (IllegalArgumentException e) {
+                throw new RepositoryException.Damaged(name, "key slot records an unusable key derivation cost: "
+                        + e.getMessage());
+            }
+        }
+        byte[] salt;
+        byte[] sealed;
+        try {
+            salt = Base64.getDecoder().decode(slot.kdf().salt());
+            sealed = Base64.getDecoder().decode(slot.data());
+        } catch (IllegalArgumentException e) {
+            throw new RepositoryException.Damaged(name, "key slot holds invalid base64: " + e.getMessage());
+        }
+        if (salt.length != 16) {
+            throw new RepositoryException.Damaged(name, "key slot salt is " + salt.length + " bytes, not 16");
+        }
+        if (sealed.length != Aead.OVERHEAD + MasterKey.BYTES) {
+            throw new RepositoryException.Damaged(name, "key slot data is " + sealed.length + " bytes, not "
+                    + (Aead.OVERHEAD + MasterKey.BYTES) + " (nonce, sealed master key and tag)");
         }
         return slot;
     }

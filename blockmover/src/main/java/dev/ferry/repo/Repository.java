@@ -132,35 +132,103 @@ public final class Repository implements AutoCloseable {
         if (slots.isEmpty()) {
             throw new RepositoryException.WrongKey(store.location() + " has no key slots; it cannot be opened");
         }
-        int sameKind = 0;
+        int tried = 0;
         List<String> damaged = new ArrayList<>();
+        List<MasterKey> unverified = new ArrayList<>();
         for (StoreObject o : slots) {
             KeySlot slot;
             try {
                 slot = KeySlot.parse(o.name(), store.get(o.name()));
-            } catch (RepositoryException e) {
+            } catch (NoSuchObjectException gone) {
+                continue; // removed while we listed
+            } catch (RepositoryException.UnsupportedFormat e) {
                 damaged.add(e.getMessage());
-                log.warn("skipping key slot: {}", e.getMessage());
+                log.warn("skipping key slot {}: {}", slotId(o.name()), e.getMessage());
+                continue;
+            } catch (RepositoryException e) {
+                String why = e instanceof RepositoryException.Damaged d ? damageOf(d) : e.getMessage();
+                damaged.add("key slot " + slotId(o.name()) + " is damaged: " + why);
+                log.warn("skipping key slot {}, it is damaged: {}", slotId(o.name()), why);
                 continue;
             }
             if (!slot.kind().equals(source.kind())) {
                 continue;
             }
-            sameKind++;
-            Optional<MasterKey> key = slot.open(source, config.id());
-            if (key.isPresent()) {
+            KeySlot.Attempt attempt;
+            try {
+                attempt = slot.attempt(source, config.id());
+            } catch (RepositoryException e) {
+                damaged.add("key slot " + slotId(o.name()) + " is damaged: " + e.getMessage());
+                log.warn("skipping key slot {}, it is damaged: {}", slotId(o.name()), e.getMessage());
+                continue;
+            }
+            tried++;
+            if (attempt.key().isPresent()) {
                 log.debug("opened {} with key slot {}", store.location(), o.name());
-                return new Repository(store, config, key.get(), o.name());
+                return new Repository(store, config, attempt.key().get(), o.name());
+            }
+            if (attempt.unverified() != null) {
+                unverified.add(attempt.unverified());
             }
         }
         String what = source instanceof KeySource.Password ? "password" : "key file";
-        if (sameKind == 0) {
-            throw new RepositoryException.WrongKey(store.location() + " has no " + source.kind()
-                    + " key slot, so a " + what + " cannot open it" + (damaged.isEmpty() ? "" : " (damaged slots: "
-                    + String.join("; ", damaged) + ")"));
+        String damage = damaged.isEmpty() ? "" : "; " + String.join("; ", damaged);
+        if (tried == 0) {
+            throw new RepositoryException.WrongKey(store.location() + " has no " + (damaged.isEmpty() ? "" : "usable ")
+                    + source.kind()
+                    + " key slot, so a " + what + " cannot open it" + damage);
         }
-        throw new RepositoryException.WrongKey("wrong " + what + ": none of the " + sameKind + " " + source.kind()
-                + " key slot(s) of " + store.location() + " opens with it");
+        String changedConfig = configIdChanged(store, unverified);
+        if (changedConfig != null) {
+            throw new RepositoryException("the config of " + store.location() + " was changed: the " + what
+                    + " is right (it decrypts " + changedConfig + "), but the key slots were sealed for another "
+                    + "repository id than the config's " + config.id().substring(0, 16) + "...; restore the "
+                    + "original config object" + damage);
+        }
+        throw new RepositoryException.WrongKey("wrong " + what + ": none of the " + tried + " " + source.kind()
+                + " key slot(s) of " + store.location() + " opens with it (a slot whose sealed data was altered "
+                + "fails the same way)" + damage);
+    }
+
+    private static String slotId(String name) {
+        String id = name.substring(KeySlot.PREFIX.length());
+        return id.length() > 16 ? id.substring(0, 16) : id;
+    }
+
+    private static String damageOf(RepositoryException.Damaged d) {
+        String prefix = d.objectName() + ": ";
+        return d.getMessage().startsWith(prefix) ? d.getMessage().substring(prefix.length()) : d.getMessage();
+    }
+
+    /**
+     * Whether one of the {@code candidates} (a slot's content decrypted without authentication, see
+     * {@link KeySlot.Attempt}) authenticates an index file: then the key was right and only the config's id
+     * differs from the one the slots were sealed for. Returns the index file it opened, or null.
+     */
+    private static String configIdChanged(Store store, List<MasterKey> candidates) {
+        if (candidates.isEmpty()) {
+            return null;
+        }
+        try {
+            for (StoreObject o : store.list(IndexFile.PREFIX)) {
+                if (!IndexFile.isIndexName(o.name())) {
+                    continue;
+                }
+                byte[] sealed = store.get(o.name());
+                for (MasterKey k : candidates) {
+                    try {
+                        Envelope.open(k.aead(), Envelope.AAD_INDEX, sealed, 0, sealed.length);
+                        return o.name();
+                    } catch (Aead.AuthenticationException | IllegalArgumentException e) {
+                        // not this key
+                    }
+                }
+                return null; // one index file decides: every file is sealed with the same master key
+            }
+        } catch (IOException e) {
+            log.debug("cannot check whether the config was changed: {}", e.toString());
+        }
+        return null;
     }
 
     /** Reads and merges every index file. Index files superseded by another index file are skipped. */
@@ -218,33 +286,58 @@ public final class Repository implements AutoCloseable {
         f.packs().forEach((p, es) -> es.forEach(e -> index.add(p, e)));
     }
 
-    /** A key slot and its store name. */
-    public record Slot(String name, KeySlot slot) {
+    /**
+     * A key slot and its store name; {@code slot} is null for a slot that cannot be read, and {@code damage}
+     * then says why.
+     */
+    public record Slot(String name, KeySlot slot, String damage) {
+        public Slot(String name, KeySlot slot) {
+            this(name, slot, null);
+        }
+
         public String id() {
             return name.substring(KeySlot.PREFIX.length());
         }
     }
 
-    /** Every key slot; a damaged slot is an error here (use verify to list damage). */
+    /** Every key slot; a damaged one is listed with its damage (verify reports damage too). */
     public List<Slot> keySlots() throws IOException {
         List<Slot> out = new ArrayList<>();
         for (StoreObject o : store.list(KeySlot.PREFIX)) {
-            out.add(new Slot(o.name(), KeySlot.parse(o.name(), store.get(o.name()))));
+            try {
+                out.add(new Slot(o.name(), KeySlot.parse(o.name(), store.get(o.name()))));
+            } catch (NoSuchObjectException gone) {
+                // removed while we listed
+            } catch (RepositoryException e) {
+                out.add(new Slot(o.name(), null, e instanceof RepositoryException.Damaged d ? damageOf(d)
+                        : e.getMessage()));
+            }
         }
-        out.sort(java.util.Comparator.comparing((Slot s) -> s.slot().created()).thenComparing(Slot::name));
+        out.sort(java.util.Comparator.comparing((Slot s) -> s.slot() == null ? "" : s.slot().created())
+                .thenComparing(Slot::name));
         return out;
     }
 
     /** Adds a key slot for {@code source}; the data is not re-encrypted. Returns the new slot. */
     public Slot addKeySlot(KeySource source, KdfParams kdf, Clock clock) throws IOException {
+        return addKeySlot(source, kdf, clock, defaultHostname());
+    }
+
+    /**
+     * Adds a key slot for {@code source} while holding the key-change lock (see {@link #keyChangeLock}); the
+     * data is not re-encrypted. Returns the new slot.
+     */
+    public Slot addKeySlot(KeySource source, KdfParams kdf, Clock clock, String hostname) throws IOException {
         KeySlot slot = KeySlot.create(key, source, kdf, config.id(), clock.instant());
         byte[] json = slot.toJson();
         String name = KeySlot.objectName(json);
-        store.put(name, json);
-        // read back: a slot that does not open would be a trap for whoever relies on it
-        if (KeySlot.parse(name, store.get(name)).open(source, config.id()).isEmpty()) {
-            store.delete(name);
-            throw new RepositoryException("the new key slot " + name + " did not open after writing; it was removed");
+        try (RepositoryLock lock = keyChangeLock(clock, hostname)) {
+            store.put(name, json);
+            // read back: a slot that does not open would be a trap for whoever relies on it
+            if (KeySlot.parse(name, store.get(name)).open(source, config.id()).isEmpty()) {
+                store.delete(name);
+                throw new RepositoryException("the new key slot " + name + " did not open after writing; it was removed");
+            }
         }
         return new Slot(name, slot);
     }
@@ -254,30 +347,80 @@ public final class Repository implements AutoCloseable {
      * repository was opened with, and the last slot.
      */
     public Slot removeKeySlot(String idPrefix) throws IOException {
+        return removeKeySlot(idPrefix, Clock.systemUTC(), defaultHostname());
+    }
+
+    /**
+     * Removes the key slot whose id starts with {@code idPrefix}, holding the key-change lock. Refuses an
+     * ambiguous prefix, the slot this repository was opened with, and the last slot. After the removal it checks
+     * that the slot this repository was opened with is still there; if a key change that did not respect the
+     * lock (an older Ferry) removed it meanwhile, the removed slot is put back and the removal refused, so the
+     * repository never loses its last slot. A damaged slot can be removed.
+     */
+    public Slot removeKeySlot(String idPrefix, Clock clock, String hostname) throws IOException {
         if (!idPrefix.matches("[0-9a-f]{4,64}")) {
             throw new IllegalArgumentException("a key slot id is 4 to 64 lower-case hex digits: '" + idPrefix + "'");
         }
-        List<StoreObject> all = store.list(KeySlot.PREFIX);
-        List<StoreObject> matching = all.stream()
-                .filter(o -> o.name().startsWith(KeySlot.PREFIX + idPrefix)).toList();
-        if (matching.isEmpty()) {
-            throw new RepositoryException("no key slot with id " + idPrefix + " in " + store.location());
+        try (RepositoryLock lock = keyChangeLock(clock, hostname)) {
+            List<StoreObject> all = store.list(KeySlot.PREFIX);
+            List<StoreObject> matching = all.stream()
+                    .filter(o -> o.name().startsWith(KeySlot.PREFIX + idPrefix)).toList();
+            if (matching.isEmpty()) {
+                throw new RepositoryException("no key slot with id " + idPrefix + " in " + store.location());
+            }
+            if (matching.size() > 1) {
+                throw new RepositoryException("key slot id " + idPrefix + " is ambiguous: " + matching.size()
+                        + " slots start with it; give more digits");
+            }
+            String name = matching.get(0).name();
+            if (name.equals(keySlotName)) {
+                throw new RepositoryException("key slot " + idPrefix + " is the one this command was opened with; "
+                        + "open with another password or key file to remove it");
+            }
+            if (all.stream().noneMatch(o -> o.name().equals(keySlotName))) {
+                throw new RepositoryException("key slot " + slotId(keySlotName) + ", which opened the repository, "
+                        + "is gone (removed by another key change?); refusing to remove " + idPrefix
+                        + ": it may be the last slot");
+            }
+            byte[] bytes;
+            try {
+                bytes = store.get(name);
+            } catch (NoSuchObjectException e) {
+                throw new RepositoryException("key slot " + idPrefix + " was removed by another key change meanwhile");
+            }
+            Slot removed;
+            try {
+                removed = new Slot(name, KeySlot.parse(name, bytes));
+            } catch (RepositoryException e) {
+                removed = new Slot(name, null, e.getMessage());
+            }
+            store.delete(name);
+            // re-check: the slot that opened us must still be there, else the one just removed goes back
+            if (!store.exists(keySlotName)) {
+                store.put(name, bytes);
+                throw new RepositoryException("key slot " + slotId(keySlotName) + ", which opened the repository, "
+                        + "was removed by another key change meanwhile; key slot " + slotId(name)
+                        + " was put back so the repository keeps a slot; nothing was removed");
+            }
+            return removed;
         }
-        if (matching.size() > 1) {
-            throw new RepositoryException("key slot id " + idPrefix + " is ambiguous: " + matching.size()
-                    + " slots start with it; give more digits");
+    }
+
+    /**
+     * The lock every key change holds: refuses while another key change runs (a live {@code key} lock), so two
+     * removals cannot each take the other's slot. Backups and prunes touch no key slot and do not wait for it.
+     */
+    private RepositoryLock keyChangeLock(Clock clock, String hostname) throws IOException {
+        return RepositoryLock.acquireExclusive(store, RepositoryLock.KEY_CHANGE, hostname, clock);
+    }
+
+    private static String defaultHostname() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            String h = System.getenv("HOSTNAME");
+            return h == null ? "unknown" : h;
         }
-        String name = matching.get(0).name();
-        if (name.equals(keySlotName)) {
-            throw new RepositoryException("key slot " + idPrefix + " is the one this command was opened with; "
-                    + "open with another password or key file to remove it");
-        }
-        if (all.size() == 1) {
-            throw new RepositoryException("refusing to remove the last key slot: the repository could never be opened again");
-        }
-        Slot removed = new Slot(name, KeySlot.parse(name, store.get(name)));
-        store.delete(name);
-        return removed;
     }
 
     public Store store() {

@@ -36,6 +36,8 @@ public final class RepositoryLock implements AutoCloseable {
     public static final String PREFIX = "locks/";
     public static final Duration REFRESH = Duration.ofMinutes(2);
     public static final Duration STALE = Duration.ofMinutes(15);
+    /** The operation of the lock a key change (key add, key remove) holds, exclusive among key changes. */
+    public static final String KEY_CHANGE = "key change";
 
     /**
      * The content of a lock object (plain JSON). The holder's process facts ({@code bootId}, {@code pidNamespace},
@@ -169,6 +171,33 @@ public final class RepositoryLock implements AutoCloseable {
         lock.write(now);
         long period = REFRESH.toSeconds();
         lock.refresher.scheduleAtFixedRate(lock::refresh, period, period, TimeUnit.SECONDS);
+        return lock;
+    }
+
+    /**
+     * Writes a lock for {@code operation} and refuses (removing it again) while another live lock of the same
+     * operation is in the store: of two processes that start at once, at least one sees the other's lock, so at
+     * most one goes on. Unreadable and stale locks do not count.
+     */
+    public static RepositoryLock acquireExclusive(Store store, String operation, String hostname, Clock clock)
+            throws IOException {
+        RepositoryLock lock = acquire(store, operation, hostname, clock);
+        try {
+            for (Found f : list(store)) {
+                if (!f.name().equals(lock.name()) && f.info() != null && operation.equals(f.info().operation())
+                        && !f.isStale(clock.instant(), lock.processes())) {
+                    throw new RepositoryException("another " + operation + " is running: " + f.describe()
+                            + "; nothing was changed, try again later (if it died, 'ferry unlock' removes its lock)");
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            try {
+                lock.close();
+            } catch (IOException closing) {
+                e.addSuppressed(closing);
+            }
+            throw e;
+        }
         return lock;
     }
 

@@ -139,6 +139,102 @@ class KeySlotTest {
         assertTrue(!java.util.Arrays.equals(a.masterKey().material(), b.masterKey().material()));
     }
 
+    /** Writes a slot like {@code template} with other cost values, as a careless or hostile writer could. */
+    private static String addSlotWithCost(LocalStore store, KeySlot template, Integer memoryKib, Integer iterations)
+            throws Exception {
+        KeySlot.KdfSpec k = template.kdf();
+        KeySlot odd = new KeySlot(1, template.kind(), template.created(), "other", "mallory",
+                new KeySlot.KdfSpec(k.algorithm(), k.salt(), memoryKib, iterations, k.parallelism()), template.data());
+        byte[] json = odd.toJson();
+        store.put(KeySlot.objectName(json), json);
+        return KeySlot.objectName(json);
+    }
+
+    @Test
+    void aSlotWithOutOfRangeCostIsSkippedAndCanBeRemoved() throws Exception {
+        LocalStore store = new LocalStore(dir.resolve("repo"));
+        Repository repo = TestRepos.init(store);
+        KeySlot mine = repo.keySlots().get(0).slot();
+        String bad = addSlotWithCost(store, mine, 0, 101);
+        String id = bad.substring(5, 21);
+
+        // the rightful password still opens the repository; the odd slot is named as damaged, with why
+        Repository again = Repository.open(store, TestRepos.PASSWORD);
+        assertEquals(repo.keySlotName(), again.keySlotName());
+        Repository.Slot listed = again.keySlots().stream().filter(s -> s.name().equals(bad)).findFirst().orElseThrow();
+        assertEquals(null, listed.slot());
+        assertTrue(listed.damage().contains("unusable key derivation cost"), listed.damage());
+
+        // a wrong password names the damaged slot besides saying the password is wrong
+        RepositoryException.WrongKey wrong = assertThrows(RepositoryException.WrongKey.class,
+                () -> Repository.open(store, new KeySource.Password("nope".toCharArray())));
+        assertTrue(wrong.getMessage().startsWith("wrong password: none of the 1 password key slot(s)"),
+                wrong.getMessage());
+        assertTrue(wrong.getMessage().contains("key slot " + id + " is damaged: key slot records an unusable key "
+                + "derivation cost: Argon2id memory must be"), wrong.getMessage());
+
+        // an out-of-range cost that parses (iterations 101 with sane memory) is skipped the same way
+        addSlotWithCost(store, mine, 1024, 101);
+        assertEquals(repo.keySlotName(), Repository.open(store, TestRepos.PASSWORD).keySlotName());
+
+        // the damaged slot can be removed
+        Repository.Slot removed = again.removeKeySlot(id);
+        assertEquals(bad, removed.name());
+        assertEquals(2, store.list(KeySlot.PREFIX).size());
+    }
+
+    @Test
+    void damagedSlotsAreReportedAsDamageNotAsAWrongPassword() throws Exception {
+        LocalStore store = new LocalStore(dir.resolve("repo"));
+        Repository repo = TestRepos.init(store);
+        byte[] mine = store.get(repo.keySlotName());
+        // the only slot, cut short: not valid JSON
+        byte[] cut = java.util.Arrays.copyOf(mine, mine.length / 2);
+        store.delete(repo.keySlotName());
+        store.put(KeySlot.objectName(cut), cut);
+        RepositoryException.WrongKey e = assertThrows(RepositoryException.WrongKey.class,
+                () -> Repository.open(store, TestRepos.PASSWORD));
+        String id = KeySlot.objectName(cut).substring(5, 21);
+        assertTrue(e.getMessage().contains("has no usable password key slot"), e.getMessage());
+        assertTrue(e.getMessage().contains("key slot " + id + " is damaged: not a valid key slot"), e.getMessage());
+        assertTrue(!e.getMessage().contains("wrong password"), e.getMessage());
+
+        // sealed data of the wrong length is damage too, found without trying the password
+        store.delete(KeySlot.objectName(cut));
+        KeySlot good = KeySlot.parse(repo.keySlotName(), mine);
+        KeySlot shortData = new KeySlot(1, good.kind(), good.created(), good.hostname(), good.username(), good.kdf(),
+                good.data().substring(0, 40));
+        byte[] json = shortData.toJson();
+        store.put(KeySlot.objectName(json), json);
+        RepositoryException.WrongKey e2 = assertThrows(RepositoryException.WrongKey.class,
+                () -> Repository.open(store, TestRepos.PASSWORD));
+        assertTrue(e2.getMessage().contains("is damaged: key slot data is 30 bytes"), e2.getMessage());
+    }
+
+    @Test
+    void aChangedConfigIdIsReportedAsSuchWhenTheKeyIsRight() throws Exception {
+        LocalStore store = new LocalStore(dir.resolve("repo"));
+        Repository repo = TestRepos.init(store);
+        repo.save(BlobType.DATA, TestRepos.random(new Random(5), 1000));
+        repo.flush();
+        RepositoryConfig c = repo.config();
+        RepositoryConfig changed = new RepositoryConfig(c.format(), c.version(), "cd".repeat(32), c.created(),
+                c.packSize());
+        store.put(RepositoryConfig.OBJECT_NAME, changed.toJson());
+
+        RepositoryException e = assertThrows(RepositoryException.class, () -> Repository.open(store, TestRepos.PASSWORD));
+        assertTrue(!(e instanceof RepositoryException.WrongKey), e.toString());
+        assertTrue(e.getMessage().contains("config of " + store.location() + " was changed"), e.getMessage());
+        assertTrue(e.getMessage().contains("the password is right"), e.getMessage());
+        // a wrong password on the changed config is still just a wrong password
+        RepositoryException.WrongKey wrong = assertThrows(RepositoryException.WrongKey.class,
+                () -> Repository.open(store, new KeySource.Password("nope".toCharArray())));
+        assertTrue(wrong.getMessage().startsWith("wrong password"), wrong.getMessage());
+
+        store.put(RepositoryConfig.OBJECT_NAME, c.toJson());
+        assertEquals(repo.keySlotName(), Repository.open(store, TestRepos.PASSWORD).keySlotName());
+    }
+
     static Map<String, byte[]> snapshotOf(LocalStore store, String prefix) throws Exception {
         Map<String, byte[]> m = new HashMap<>();
         List<StoreObject> objects = store.list(prefix);
