@@ -52,7 +52,8 @@ public final class FileVolume implements VolumeWriter {
         if (Files.isDirectory(path)) {
             throw new IOException(path + " is a directory; a block backup reads a file or a block device");
         }
-        boolean device = !Files.isRegularFile(path);
+        // before open(): opening a FIFO for reading would wait for a writer forever
+        boolean device = checkType(path, "a block backup reads");
         FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
         try {
             return new FileVolume(path, ch, device ? deviceSize(path, ch) : ch.size(), device, false);
@@ -72,7 +73,7 @@ public final class FileVolume implements VolumeWriter {
             throw new IOException(path + " is a directory; a block restore writes a file or a block device");
         }
         boolean exists = Files.exists(path);
-        boolean device = exists && !Files.isRegularFile(path);
+        boolean device = exists && checkType(path, "a block restore writes");
         Set<StandardOpenOption> opts = EnumSet.of(StandardOpenOption.READ, StandardOpenOption.WRITE);
         if (!device) {
             opts.add(StandardOpenOption.CREATE);
@@ -102,6 +103,38 @@ public final class FileVolume implements VolumeWriter {
             ch.close();
             throw e;
         }
+    }
+
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFREG = 0100000;
+    private static final int S_IFBLK = 0060000;
+
+    /**
+     * Whether {@code path} (links followed) is a block device; refuses everything but a regular file or a block
+     * device (a FIFO, a socket, a character device) with an error that names the path and its type.
+     */
+    static boolean checkType(Path path, String purpose) throws IOException {
+        int mode;
+        try {
+            mode = (Integer) Files.getAttribute(path, "unix:mode");
+        } catch (UnsupportedOperationException | IllegalArgumentException e) {
+            return !Files.isRegularFile(path); // no unix view: trust the open to fail where it must
+        }
+        int type = mode & S_IFMT;
+        if (type == S_IFREG) {
+            return false;
+        }
+        if (type == S_IFBLK) {
+            return true;
+        }
+        String what = switch (type) {
+            case 0010000 -> "a FIFO (named pipe)";
+            case 0020000 -> "a character device";
+            case 0140000 -> "a socket";
+            case 0040000 -> "a directory";
+            default -> "of file type 0" + Integer.toOctalString(type);
+        };
+        throw new IOException(path + " is " + what + "; " + purpose + " only a regular file or a block device");
     }
 
     /** Size of a block device, from sysfs, else by seeking its channel to the end. */

@@ -7,11 +7,15 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.nio.file.attribute.PosixFilePermission;
 import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * Where passwords and key files come from, in order: an explicit option, then the environment, then an
- * interactive prompt when there is a terminal.
+ * interactive prompt when there is a terminal. A password or key file that the group or others may read is used,
+ * with a warning.
  */
 final class Credentials {
     static final String ENV_PASSWORD = "FERRY_PASSWORD";
@@ -21,10 +25,46 @@ final class Credentials {
 
     private final Map<String, String> env;
     private final Console console;
+    private final Consumer<String> warnings;
 
     Credentials(Map<String, String> env, Console console) {
+        this(env, console, w -> { });
+    }
+
+    Credentials(Map<String, String> env, Console console, Consumer<String> warnings) {
         this.env = env;
         this.console = console;
+        this.warnings = warnings;
+    }
+
+    private KeySource.KeyFile keyFile(Path file) throws IOException {
+        KeySource.KeyFile key = KeySource.KeyFile.read(file);
+        warnIfReadableByOthers(file, "key file");
+        return key;
+    }
+
+    private char[] passwordFile(Path file) throws IOException {
+        char[] password = readPasswordFile(file);
+        warnIfReadableByOthers(file, "password file");
+        return password;
+    }
+
+    /** Warns when the group or others may read {@code file}: whoever can read it can open the repository. */
+    void warnIfReadableByOthers(Path file, String what) {
+        Set<PosixFilePermission> mode;
+        try {
+            mode = Files.getPosixFilePermissions(file);
+        } catch (IOException | UnsupportedOperationException e) {
+            return; // no POSIX modes here: nothing to judge
+        }
+        boolean group = mode.contains(PosixFilePermission.GROUP_READ);
+        boolean others = mode.contains(PosixFilePermission.OTHERS_READ);
+        if (group || others) {
+            warnings.accept(what + " " + file + " is readable by " + (group && others ? "its group and others"
+                    : group ? "its group" : "others") + " (mode "
+                    + java.nio.file.attribute.PosixFilePermissions.toString(mode) + "); whoever can read it can open "
+                    + "the repository: chmod 600 " + file);
+        }
     }
 
     /** The key that opens an existing repository. */
@@ -39,16 +79,16 @@ final class Credentials {
 
     private KeySource resolve(Path passwordFile, Path keyFile, boolean confirm) throws IOException {
         if (keyFile != null) {
-            return KeySource.KeyFile.read(keyFile);
+            return keyFile(keyFile);
         }
         if (passwordFile != null) {
-            return new KeySource.Password(readPasswordFile(passwordFile));
+            return new KeySource.Password(passwordFile(passwordFile));
         }
         if (nonEmpty(env.get(ENV_KEY_FILE))) {
-            return KeySource.KeyFile.read(Path.of(env.get(ENV_KEY_FILE)));
+            return keyFile(Path.of(env.get(ENV_KEY_FILE)));
         }
         if (nonEmpty(env.get(ENV_PASSWORD_FILE))) {
-            return new KeySource.Password(readPasswordFile(Path.of(env.get(ENV_PASSWORD_FILE))));
+            return new KeySource.Password(passwordFile(Path.of(env.get(ENV_PASSWORD_FILE))));
         }
         if (env.get(ENV_PASSWORD) != null) {
             return new KeySource.Password(checked(env.get(ENV_PASSWORD).toCharArray(), ENV_PASSWORD));
@@ -63,10 +103,10 @@ final class Credentials {
     /** The key for a new key slot ({@code key add}). */
     KeySource newSlot(Path newPasswordFile, Path newKeyFile) throws IOException {
         if (newKeyFile != null) {
-            return KeySource.KeyFile.read(newKeyFile);
+            return keyFile(newKeyFile);
         }
         if (newPasswordFile != null) {
-            return new KeySource.Password(readPasswordFile(newPasswordFile));
+            return new KeySource.Password(passwordFile(newPasswordFile));
         }
         if (env.get(ENV_NEW_PASSWORD) != null) {
             return new KeySource.Password(checked(env.get(ENV_NEW_PASSWORD).toCharArray(), ENV_NEW_PASSWORD));

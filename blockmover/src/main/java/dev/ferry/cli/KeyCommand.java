@@ -96,6 +96,10 @@ final class KeyCommand {
         @Override
         public Integer call() throws Exception {
             Main main = key.main;
+            if (!id.matches("[0-9a-f]{4,64}")) {
+                throw new UsageException("a key slot id is 4 to 64 lower-case hex digits (as 'key list' shows), not '"
+                        + id + "'");
+            }
             try (Store store = main.openStore()) {
                 Repository repo = main.openRepository(store, false);
                 Repository.Slot removed = repo.removeKeySlot(id, main.clock(), main.hostname());

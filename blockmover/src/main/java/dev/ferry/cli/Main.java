@@ -212,12 +212,20 @@ public final class Main {
         return r;
     }
 
+    /** The repository's store; a malformed URL or FERRY_S3_* / AWS_* setting is a usage error (exit 2). */
     public Store openStore() {
-        return Stores.open(repositoryUrl(), env);
+        String url = repositoryUrl();
+        try {
+            return Stores.open(url, env);
+        } catch (UsageException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
     }
 
     Credentials credentials() {
-        return new Credentials(env, console);
+        return new Credentials(env, console, w -> err.println("ferry: warning: " + w));
     }
 
     KeySource existingKey() throws IOException {
@@ -312,7 +320,14 @@ public final class Main {
         int iterations = KdfParams.DEFAULT.iterations();
 
         KdfParams params() {
-            return new KdfParams(memoryMiB * 1024, iterations, KdfParams.DEFAULT.parallelism());
+            if (memoryMiB < 1 || memoryMiB > 4096) {
+                throw new UsageException("--kdf-memory is 1 to 4096 MiB, not " + memoryMiB);
+            }
+            try {
+                return new KdfParams(memoryMiB * 1024, iterations, KdfParams.DEFAULT.parallelism());
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--kdf-iterations: " + e.getMessage());
+            }
         }
     }
 

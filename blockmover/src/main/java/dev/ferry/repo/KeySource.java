@@ -37,6 +37,15 @@ public sealed interface KeySource {
                 throw new IOException("key file " + path + " holds " + data.length + " bytes; a key file needs at least "
                         + MIN_KEY_FILE_BYTES + " random bytes (e.g. head -c 32 /dev/urandom > FILE)");
             }
+            boolean oneByte = true;
+            for (byte b : data) {
+                oneByte &= b == data[0];
+            }
+            if (oneByte) {
+                throw new IOException("key file " + path + " holds " + data.length + " bytes that are all 0x"
+                        + String.format("%02x", data[0] & 0xff) + ": it has no randomness and would protect nothing;"
+                        + " a key file needs random bytes (e.g. head -c 32 /dev/urandom > FILE)");
+            }
             return new KeyFile(data, path.toString());
         }
     }

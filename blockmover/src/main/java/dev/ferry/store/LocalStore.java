@@ -14,18 +14,25 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.UUID;
 import java.util.stream.Stream;
 
 /**
  * A repository in a local directory (or a mounted network filesystem). Each object is a file at its name's
  * path. Writes go to a temporary file under {@code tmp/}, are fsynced, renamed into place and the parent
- * directory fsynced, so an object is either absent or complete, also after a crash or power loss.
+ * directory fsynced, so an object is either absent or complete, also after a crash or power loss. Files are
+ * made {@code 0600} and directories {@code 0700} whatever the process's umask (key slots and locks are readable
+ * by nobody else), where the filesystem has POSIX permissions.
  */
 public final class LocalStore implements Store {
     static final String TMP = "tmp";
+    static final Set<PosixFilePermission> FILE_MODE = PosixFilePermissions.fromString("rw-------");
+    static final Set<PosixFilePermission> DIRECTORY_MODE = PosixFilePermissions.fromString("rwx------");
 
     private final Path root;
 
@@ -152,6 +159,7 @@ public final class LocalStore implements Store {
             if (!ours) {
                 Files.copy(file, tmp, StandardCopyOption.REPLACE_EXISTING);
             }
+            restrict(tmp, FILE_MODE);
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
                 ch.force(true);
             }
@@ -165,13 +173,59 @@ public final class LocalStore implements Store {
 
     private Path newTempFile() throws IOException {
         Path dir = root.resolve(TMP);
-        Files.createDirectories(dir);
-        return Files.createFile(dir.resolve(UUID.randomUUID() + ".tmp"));
+        createDirectories(dir);
+        Path file = dir.resolve(UUID.randomUUID() + ".tmp");
+        if (posix(dir)) {
+            Files.createFile(file, PosixFilePermissions.asFileAttribute(FILE_MODE));
+            restrict(file, FILE_MODE); // the umask may have taken bits from the owner too
+        } else {
+            Files.createFile(file);
+        }
+        return file;
+    }
+
+    /** Creates {@code dir} and its missing parents, each {@code 0700} whatever the umask. */
+    private static void createDirectories(Path dir) throws IOException {
+        if (Files.isDirectory(dir)) {
+            return;
+        }
+        Path parent = dir.getParent();
+        if (parent != null) {
+            createDirectories(parent);
+        }
+        try {
+            if (posix(parent == null ? dir : parent)) {
+                Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(DIRECTORY_MODE));
+                restrict(dir, DIRECTORY_MODE);
+            } else {
+                Files.createDirectory(dir);
+            }
+        } catch (FileAlreadyExistsException e) {
+            if (!Files.isDirectory(dir)) {
+                throw e;
+            }
+        }
+    }
+
+    private static boolean posix(Path p) {
+        return p.getFileSystem().supportedFileAttributeViews().contains("posix");
+    }
+
+    /** Sets a file's or directory's mode exactly; a filesystem without POSIX modes is left as it is. */
+    private static void restrict(Path p, Set<PosixFilePermission> mode) throws IOException {
+        if (posix(p)) {
+            try {
+                Files.setPosixFilePermissions(p, mode);
+            } catch (UnsupportedOperationException e) {
+                // e.g. a mounted filesystem that does not keep modes
+            }
+        }
     }
 
     private void moveIntoPlace(Path tmp, Path target) throws IOException {
         Path parent = target.getParent();
-        Files.createDirectories(parent);
+        createDirectories(parent);
+        restrict(tmp, FILE_MODE); // also staging files written by others (packs)
         try {
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (AtomicMoveNotSupportedException e) {
@@ -234,7 +288,13 @@ public final class LocalStore implements Store {
 
     @Override
     public Path stagingDirectory() {
-        return root.resolve(TMP);
+        Path tmp = root.resolve(TMP);
+        try {
+            createDirectories(tmp); // 0700 before anyone spools into it
+        } catch (IOException e) {
+            // whoever writes there reports the error with its path
+        }
+        return tmp;
     }
 
     @Override
@@ -280,7 +340,7 @@ public final class LocalStore implements Store {
             }
         }
         try {
-            Files.createDirectories(root);
+            createDirectories(root);
         } catch (IOException e) {
             throw failure("create the repository directory", root, e);
         }

@@ -90,7 +90,7 @@ class CliTest {
         assertTrue(info.out().contains("key slots:      1"), info.toString());
 
         CliRunner.Result bad = cli.run("-r", "ftp://host/x", "info");
-        assertEquals(ExitCodes.ERROR, bad.exitCode());
+        assertEquals(ExitCodes.USAGE, bad.exitCode());
         assertTrue(bad.err().contains("unsupported repository URL"), bad.toString());
     }
 

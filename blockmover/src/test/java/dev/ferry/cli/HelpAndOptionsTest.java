@@ -41,7 +41,9 @@ class HelpAndOptionsTest {
         assertEquals(1, Json.MAPPER.readTree(after.out()).size());
 
         Path keyFile = dir.resolve("node.key");
-        Files.write(keyFile, new byte[32]);
+        byte[] secret = new byte[32];
+        new java.util.Random(7).nextBytes(secret);
+        Files.write(keyFile, secret);
         assertEquals(0, cli.run("key", "add", "--new-key-file", keyFile.toString(), "-r", repo.toString(),
                 "--password-file", pw.toString()).exitCode());
         CliRunner.Result withKey = cli.run("key", "list", "--key-file", keyFile.toString(), "-r", repo.toString());

@@ -120,4 +120,33 @@ class LocalStoreTest {
             assertEquals("s3://my-bucket/some/prefix", s3.location());
         }
     }
+    @Test
+    void filesAre0600AndDirectories0700WhateverTheUmask() throws Exception {
+        // the test JVM runs under a permissive umask (022 or looser): the store must set modes itself
+        Path root = dir.resolve("new/repo");
+        LocalStore store = new LocalStore(root);
+        store.prepareForNewRepository();
+        store.put("keys/abcd", new byte[] {1});
+        store.put("data/ab/ab01", new byte[] {2});
+        Path outside = dir.resolve("pack.bin");
+        Files.write(outside, new byte[] {3});
+        Files.setPosixFilePermissions(outside, java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw-rw-"));
+        store.put("data/cd/cd02", outside);
+        Path staged = store.stagingDirectory().resolve("pack-1.tmp");
+        Files.write(staged, new byte[] {4});
+        Files.setPosixFilePermissions(staged, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        store.put("data/ef/ef03", staged);
+
+        for (String f : List.of("keys/abcd", "data/ab/ab01", "data/cd/cd02", "data/ef/ef03")) {
+            assertEquals("rw-------", mode(root.resolve(f)), f);
+        }
+        for (Path d : List.of(root, root.resolve("keys"), root.resolve("data"), root.resolve("data/ab"),
+                root.resolve("tmp"), dir.resolve("new"))) {
+            assertEquals("rwx------", mode(d), d.toString());
+        }
+    }
+
+    private static String mode(Path p) throws Exception {
+        return java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(p));
+    }
 }
