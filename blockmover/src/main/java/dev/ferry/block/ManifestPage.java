@@ -96,8 +96,8 @@ public final class ManifestPage {
         if (version != VERSION) {
             throw new IllegalArgumentException("manifest page version " + version + " is not supported");
         }
-        int count = b.getInt();
-        if (count < 0 || (long) count * ChunkId.BYTES != plain.length - HEADER) {
+        long count = Integer.toUnsignedLong(b.getInt());
+        if (count * ChunkId.BYTES != plain.length - HEADER) {
             throw new IllegalArgumentException("manifest page announces " + count + " entries in "
                     + (plain.length - HEADER) + " bytes");
         }

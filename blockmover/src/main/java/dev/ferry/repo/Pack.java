@@ -53,12 +53,12 @@ public final class Pack {
         if (version != HEADER_VERSION) {
             throw new IllegalArgumentException("pack header version " + version + " is not supported");
         }
-        int count = buf.getInt();
-        if (count < 0 || (long) count * PackEntry.SERIALIZED_BYTES != buf.remaining()) {
+        long count = Integer.toUnsignedLong(buf.getInt()); // u32, as FORMAT.md says
+        if (count * PackEntry.SERIALIZED_BYTES != buf.remaining()) {
             throw new IllegalArgumentException("pack header announces " + count + " entries but holds "
                     + buf.remaining() + " bytes of entries");
         }
-        List<PackEntry> entries = new ArrayList<>(count);
+        List<PackEntry> entries = new ArrayList<>((int) count);
         for (int i = 0; i < count; i++) {
             entries.add(PackEntry.readFrom(buf));
         }
@@ -75,13 +75,14 @@ public final class Pack {
             throw new RepositoryException.Damaged(name, "pack is " + packSize + " bytes, too short to hold a header");
         }
         byte[] tail = reader.read(packSize - 4, 4);
-        int headerLen = ByteBuffer.wrap(tail).order(ByteOrder.LITTLE_ENDIAN).getInt();
+        // u32 little-endian: a length with the top bit set is large, never negative
+        long headerLen = Integer.toUnsignedLong(ByteBuffer.wrap(tail).order(ByteOrder.LITTLE_ENDIAN).getInt());
         if (headerLen < Aead.OVERHEAD || headerLen > MAX_HEADER_BYTES || headerLen > packSize - 4) {
             throw new RepositoryException.Damaged(name, "pack trailer names a header of " + headerLen
                     + " bytes in a pack of " + packSize + " bytes");
         }
-        byte[] sealed = reader.read(packSize - 4 - headerLen, headerLen);
-        return parseHeader(name, sealed, 0, headerLen, packSize - 4 - headerLen, aead);
+        byte[] sealed = reader.read(packSize - 4 - headerLen, (int) headerLen);
+        return parseHeader(name, sealed, 0, (int) headerLen, packSize - 4 - headerLen, aead);
     }
 
     private static List<PackEntry> parseHeader(String name, byte[] sealed, int off, int len, long dataEnd, Aead aead)

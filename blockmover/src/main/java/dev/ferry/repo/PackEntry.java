@@ -36,8 +36,9 @@ public record PackEntry(BlobType type, long offset, int length, int rawLength, C
         byte[] idBytes = new byte[ChunkId.BYTES];
         buf.get(idBytes);
         if (offset < 0 || length <= 0 || rawLength < 0) {
-            throw new IllegalArgumentException("invalid entry (offset " + offset + ", length " + length
-                    + ", raw length " + rawLength + ")");
+            // lengths are u32: print them so, not as the negative ints Java reads
+            throw new IllegalArgumentException("invalid entry (offset " + Long.toUnsignedString(offset) + ", length "
+                    + Integer.toUnsignedString(length) + ", raw length " + Integer.toUnsignedString(rawLength) + ")");
         }
         return new PackEntry(type, offset, length, rawLength, ChunkId.of(idBytes));
     }

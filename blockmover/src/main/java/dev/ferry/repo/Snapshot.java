@@ -84,8 +84,19 @@ public record Snapshot(int version, String kind, String time, String hostname, S
      * A volume manifest: the volume is {@code size} bytes in blocks of {@code blockSize} (the last may be
      * shorter); block {@code b} is entry {@code b % pageBlocks} of page {@code b / pageBlocks}. Each page is a
      * metadata chunk listing one chunk id per block, or null when every block of the page is zero.
+     *
+     * <p>A manifest with a negative size or a block or page size below 1 is refused as it is read (a snapshot
+     * that holds one is damaged), so no reader ever divides by them. Further consistency is checked where a
+     * snapshot is used ({@code BlockBackup.checkVolume}).
      */
     public record Volume(long size, int blockSize, int pageBlocks, List<String> pages) {
+        public Volume {
+            if (size < 0 || blockSize < 1 || pageBlocks < 1) {
+                throw new IllegalArgumentException("invalid volume manifest: size " + size + ", block size "
+                        + blockSize + ", " + pageBlocks + " blocks per page");
+            }
+        }
+
         public long blockCount() {
             return (size + blockSize - 1) / blockSize;
         }

@@ -67,6 +67,10 @@ public final class Snapshots {
             s = Json.MAPPER.readValue(json, Snapshot.class);
         } catch (Aead.AuthenticationException e) {
             throw new RepositoryException.Damaged(name, "snapshot does not decrypt: " + e.getMessage());
+        } catch (com.fasterxml.jackson.databind.exc.ValueInstantiationException e) {
+            // valid JSON with values no writer makes (e.g. a block size of 0): say which, without parser noise
+            throw new RepositoryException.Damaged(name, "snapshot holds " + (e.getCause() != null
+                    ? e.getCause().getMessage() : e.getOriginalMessage()));
         } catch (IOException e) {
             throw new RepositoryException.Damaged(name, "snapshot is not valid JSON: " + e.getMessage());
         }
