@@ -96,7 +96,11 @@ public final class FileVolume implements VolumeWriter {
                 ch.truncate(size);
             } else if (ch.size() < size) {
                 // extend without writing data: the file stays sparse
-                ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
+                try {
+                    ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
+                } catch (IOException e) {
+                    throw new IOException("cannot extend " + path + " to " + size + " bytes: " + e.getMessage(), e);
+                }
             }
             return new FileVolume(path, ch, size, false, fresh);
         } catch (IOException | RuntimeException e) {
@@ -186,8 +190,16 @@ public final class FileVolume implements VolumeWriter {
     @Override
     public void write(long offset, byte[] buf, int off, int len) throws IOException {
         ByteBuffer b = ByteBuffer.wrap(buf, off, len);
-        while (b.hasRemaining()) {
-            channel.write(b, offset + b.position() - off);
+        try {
+            while (b.hasRemaining()) {
+                channel.write(b, offset + b.position() - off);
+            }
+        } catch (java.nio.channels.ClosedChannelException e) {
+            throw e;
+        } catch (IOException e) {
+            // "No space left on device" alone names nothing: say which target, and where
+            throw new IOException("cannot write " + path + " at offset " + (offset + b.position() - off) + ": "
+                    + e.getMessage(), e);
         }
         if (dirty.addAndGet(len) >= WRITEBACK_BYTES && flushing.compareAndSet(false, true)) {
             dirty.set(0);
@@ -227,7 +239,11 @@ public final class FileVolume implements VolumeWriter {
         if (flushFailure != null) {
             throw new IOException("writing " + path + " failed: " + flushFailure.getMessage(), flushFailure);
         }
-        channel.force(true);
+        try {
+            channel.force(true);
+        } catch (IOException e) {
+            throw new IOException("cannot sync " + path + " to disk: " + e.getMessage(), e);
+        }
     }
 
     @Override

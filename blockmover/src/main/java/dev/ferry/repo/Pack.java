@@ -143,15 +143,28 @@ public final class Pack {
         public PackEntry add(BlobType type, ChunkId id, byte[] buf, int off, int len, int rawLength)
                 throws IOException {
             PackEntry e = new PackEntry(type, size, len, rawLength, id);
-            out.write(buf, off, len);
+            try {
+                out.write(buf, off, len);
+            } catch (IOException x) {
+                throw spoolFailure(x);
+            }
             size += len;
             entries.add(e);
             return e;
         }
 
         private void write(byte[] b) throws IOException {
-            out.write(b);
+            try {
+                out.write(b);
+            } catch (IOException x) {
+                throw spoolFailure(x);
+            }
             size += b.length;
+        }
+
+        /** A write error of the spool file with its path ("No space left on device" alone names nothing). */
+        private IOException spoolFailure(IOException x) {
+            return new IOException("cannot write pack spool file " + file + ": " + x.getMessage(), x);
         }
 
         public long size() {
@@ -180,7 +193,11 @@ public final class Pack {
             byte[] sealed = envelope.seal(aead, Envelope.AAD_PACK_HEADER, header, 0, header.length, true);
             write(sealed);
             write(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(sealed.length).array());
-            out.close();
+            try {
+                out.close(); // flushes the buffer: where a full disk usually shows
+            } catch (IOException x) {
+                throw spoolFailure(x);
+            }
             finished = true;
             try (java.io.InputStream in = Files.newInputStream(file)) {
                 byte[] buf = new byte[1 << 20];
