@@ -28,9 +28,10 @@ final class InitCommand implements Callable<Integer> {
         if (packSizeMiB < 1 || packSizeMiB > 1024) {
             throw new UsageException("--pack-size must be between 1 and 1024 MiB, got " + packSizeMiB);
         }
+        dev.ferry.repo.KdfParams params = kdf.params(); // a usage error before any password is asked for
         try (Store store = main.openStore()) {
             KeySource key = main.credentials().forNewRepository(main.passwordFile, main.keyFile);
-            Repository repo = Repository.init(store, key, kdf.params(), (long) packSizeMiB << 20, Clock.systemUTC());
+            Repository repo = Repository.init(store, key, params, (long) packSizeMiB << 20, Clock.systemUTC());
             main.out.println("created repository " + repo.config().id().substring(0, 16) + " at " + store.location());
             main.out.println(key instanceof KeySource.KeyFile
                     ? "keep the key file safe: without it the data cannot be read"

@@ -1,5 +1,6 @@
 package dev.ferry.cli;
 
+import dev.ferry.repo.KdfParams;
 import dev.ferry.repo.KeySlot;
 import dev.ferry.repo.KeySource;
 import dev.ferry.repo.Repository;
@@ -75,10 +76,11 @@ final class KeyCommand {
             if (newPasswordFile != null && newKeyFile != null) {
                 throw new UsageException("give --new-password-file or --new-key-file, not both");
             }
+            KdfParams params = kdf.params(); // a usage error before any password is asked for
             try (Store store = main.openStore()) {
                 Repository repo = main.openRepository(store, false);
                 KeySource source = main.credentials().newSlot(newPasswordFile, newKeyFile);
-                Repository.Slot slot = repo.addKeySlot(source, kdf.params(), main.clock(), main.hostname());
+                Repository.Slot slot = repo.addKeySlot(source, params, main.clock(), main.hostname());
                 main.out.println("added " + slot.slot().kind() + " key slot " + slot.id().substring(0, 16));
             }
             return ExitCodes.OK;

@@ -134,6 +134,8 @@ class FileSafetyCliTest {
             new Case(null, null, new String[] {"key", "add", "--kdf-iterations", "0"},
                     "--kdf-iterations: Argon2id iterations must be 1..100, got 0"),
             new Case(null, null, new String[] {"key", "add", "--kdf-memory", "0"}, "--kdf-memory is 1 to 4096 MiB"),
+            new Case(null, null, new String[] {"-r", "/nonexistent/new", "init", "--kdf-iterations", "101"},
+                    "--kdf-iterations: Argon2id iterations must be 1..100, got 101"),
             new Case(null, null, new String[] {"key", "remove"}, "Missing required parameter"),
             new Case(null, null, new String[] {"snapshots", "--no-such-option"}, "Unknown option"),
         };
