@@ -158,9 +158,23 @@ class KeySlotTest {
         String bad = addSlotWithCost(store, mine, 0, 101);
         String id = bad.substring(5, 21);
 
-        // the rightful password still opens the repository; the odd slot is named as damaged, with why
-        Repository again = Repository.open(store, TestRepos.PASSWORD);
+        // the rightful password still opens the repository, with a warning that names the odd slot and why
+        ch.qos.logback.classic.Logger log = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory
+                .getLogger(Repository.class);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> warnings =
+                new ch.qos.logback.core.read.ListAppender<>();
+        warnings.start();
+        log.addAppender(warnings);
+        Repository again;
+        try {
+            again = Repository.open(store, TestRepos.PASSWORD);
+        } finally {
+            log.detachAppender(warnings);
+        }
         assertEquals(repo.keySlotName(), again.keySlotName());
+        assertTrue(warnings.list.stream().anyMatch(w -> w.getLevel() == ch.qos.logback.classic.Level.WARN
+                && w.getFormattedMessage().contains("skipping key slot " + id + ", it is damaged: key slot records an "
+                + "unusable key derivation cost")), warnings.list.toString());
         Repository.Slot listed = again.keySlots().stream().filter(s -> s.name().equals(bad)).findFirst().orElseThrow();
         assertEquals(null, listed.slot());
         assertTrue(listed.damage().contains("unusable key derivation cost"), listed.damage());
