@@ -135,6 +135,8 @@ public final class Repository implements AutoCloseable {
         int tried = 0;
         List<String> damaged = new ArrayList<>();
         List<MasterKey> unverified = new ArrayList<>();
+        // every slot is read first, so that damage is reported whichever slot opens
+        Map<String, KeySlot> readable = new LinkedHashMap<>();
         for (StoreObject o : slots) {
             KeySlot slot;
             try {
@@ -151,21 +153,25 @@ public final class Repository implements AutoCloseable {
                 log.warn("skipping key slot {}, it is damaged: {}", slotId(o.name()), why);
                 continue;
             }
+            readable.put(o.name(), slot);
+        }
+        for (Map.Entry<String, KeySlot> e : readable.entrySet()) {
+            KeySlot slot = e.getValue();
             if (!slot.kind().equals(source.kind())) {
                 continue;
             }
             KeySlot.Attempt attempt;
             try {
                 attempt = slot.attempt(source, config.id());
-            } catch (RepositoryException e) {
-                damaged.add("key slot " + slotId(o.name()) + " is damaged: " + e.getMessage());
-                log.warn("skipping key slot {}, it is damaged: {}", slotId(o.name()), e.getMessage());
+            } catch (RepositoryException x) {
+                damaged.add("key slot " + slotId(e.getKey()) + " is damaged: " + x.getMessage());
+                log.warn("skipping key slot {}, it is damaged: {}", slotId(e.getKey()), x.getMessage());
                 continue;
             }
             tried++;
             if (attempt.key().isPresent()) {
-                log.debug("opened {} with key slot {}", store.location(), o.name());
-                return new Repository(store, config, attempt.key().get(), o.name());
+                log.debug("opened {} with key slot {}", store.location(), e.getKey());
+                return new Repository(store, config, attempt.key().get(), e.getKey());
             }
             if (attempt.unverified() != null) {
                 unverified.add(attempt.unverified());

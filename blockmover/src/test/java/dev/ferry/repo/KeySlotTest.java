@@ -249,6 +249,67 @@ class KeySlotTest {
         assertEquals(repo.keySlotName(), Repository.open(store, TestRepos.PASSWORD).keySlotName());
     }
 
+    @Test
+    void aRemovalThatLosesItsOwnSlotMeanwhilePutsTheRemovedSlotBack() throws Exception {
+        LocalStore local = new LocalStore(dir.resolve("repo"));
+        Repository first = TestRepos.init(local);
+        KeySource secondKey = new KeySource.Password("second".toCharArray());
+        Repository.Slot second = first.addKeySlot(secondKey, TestRepos.CHEAP_KDF, Clock.systemUTC());
+        byte[] firstSlot = local.get(first.keySlotName());
+        // another process that ignores the key-change lock (an older Ferry) removes our slot just as we
+        // remove its slot: the store deletes both
+        dev.ferry.store.Store racing = new dev.ferry.store.Store() {
+            public String location() {
+                return local.location();
+            }
+
+            public boolean exists(String name) throws java.io.IOException {
+                return local.exists(name);
+            }
+
+            public long size(String name) throws java.io.IOException {
+                return local.size(name);
+            }
+
+            public byte[] get(String name) throws java.io.IOException {
+                return local.get(name);
+            }
+
+            public byte[] getRange(String name, long offset, int length) throws java.io.IOException {
+                return local.getRange(name, offset, length);
+            }
+
+            public void put(String name, byte[] data) throws java.io.IOException {
+                local.put(name, data);
+            }
+
+            public void put(String name, Path file) throws java.io.IOException {
+                local.put(name, file);
+            }
+
+            public List<StoreObject> list(String prefix) throws java.io.IOException {
+                return local.list(prefix);
+            }
+
+            public void delete(String name) throws java.io.IOException {
+                if (name.equals(second.name())) {
+                    local.delete(first.keySlotName());
+                }
+                local.delete(name);
+            }
+
+            public void close() {
+            }
+        };
+        Repository viaFirst = Repository.openKeyOnly(racing, TestRepos.PASSWORD);
+        RepositoryException e = assertThrows(RepositoryException.class, () -> viaFirst.removeKeySlot(second.id()));
+        assertTrue(e.getMessage().contains("was removed by another key change meanwhile; key slot "
+                + second.id().substring(0, 16) + " was put back"), e.getMessage());
+        assertEquals(List.of(second.name()), local.list(KeySlot.PREFIX).stream().map(StoreObject::name).toList());
+        assertEquals(second.name(), Repository.open(local, secondKey).keySlotName());
+        assertTrue(firstSlot.length > 0);
+    }
+
     static Map<String, byte[]> snapshotOf(LocalStore store, String prefix) throws Exception {
         Map<String, byte[]> m = new HashMap<>();
         List<StoreObject> objects = store.list(prefix);
