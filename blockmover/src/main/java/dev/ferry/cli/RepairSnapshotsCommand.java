@@ -19,7 +19,8 @@ import picocli.CommandLine.ParentCommand;
         "not decrypt, or that are not a snapshot. Their data is unknown, so prune refuses to run while they",
         "exist; once they are gone, prune deletes the data that only they used.",
         "Each is read a second time just before it is removed, and a store that fails to answer stops the",
-        "command: only damage is removed. Snapshots of a newer format than this Ferry knows stop it too.",
+        "command: only damage is removed. Snapshots of a newer format than this Ferry knows stop it too, and",
+        "so does a repository where no snapshot opens though each is stored as written (a wrong key).",
         "Runs under a lock, not beside a prune or another repair."})
 final class RepairSnapshotsCommand implements Callable<Integer> {
     @ParentCommand
@@ -49,6 +50,14 @@ final class RepairSnapshotsCommand implements Callable<Integer> {
                 }
                 Snapshots snaps = new Snapshots(repo, main::warn);
                 Snapshots.Listing listing = snaps.readAll();
+                if (listing.snapshots().isEmpty() && listing.damaged().size() > 1
+                        && listing.damaged().stream().allMatch(Snapshots.Unreadable::intact)) {
+                    // each is stored as written, yet none opens: the key is more likely at fault than them all
+                    throw new RepositoryException("none of the " + listing.damaged().size() + " snapshots opens "
+                            + "with this repository's key, though each is stored as it was written: the key or "
+                            + "the repository's config, not every snapshot, may be at fault; nothing was removed "
+                            + "('ferry forget ID' removes one)");
+                }
                 List<Outcome> outcomes = new ArrayList<>();
                 for (Snapshots.Unreadable d : listing.damaged()) {
                     if (dryRun) {
@@ -56,7 +65,7 @@ final class RepairSnapshotsCommand implements Callable<Integer> {
                         continue;
                     }
                     // read it again: a read cut short on the way is not damage of the object
-                    Snapshots.Read again = snaps.readAgain(d.id());
+                    Snapshots.Read again = snaps.readIfPresent(d.id());
                     if (again == null) {
                         outcomes.add(new Outcome(d, "gone"));
                     } else if (again.stored() != null) {

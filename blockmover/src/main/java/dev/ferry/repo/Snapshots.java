@@ -48,10 +48,12 @@ public final class Snapshots {
      * A snapshot object that cannot be read: its bytes do not match its name, it does not decrypt, or its
      * content is not a snapshot. Its data is unknown.
      *
-     * @param id    the object's name under {@code snapshots/}
-     * @param cause what is wrong with it, in words
+     * @param id     the object's name under {@code snapshots/}
+     * @param cause  what is wrong with it, in words
+     * @param intact whether its content matches its name: it is stored as it was written, and was damaged
+     *               before, or sealed with another key
      */
-    public record Unreadable(String id, String cause) {
+    public record Unreadable(String id, String cause, boolean intact) {
         public String objectName() {
             return PREFIX + id;
         }
@@ -65,10 +67,11 @@ public final class Snapshots {
             return "snapshot " + shortId() + " (" + objectName() + ") cannot be read: " + cause;
         }
 
-        static Unreadable of(String id, RepositoryException.Damaged d) {
+        static Unreadable of(String id, byte[] sealed, RepositoryException.Damaged d) {
             String m = d.getMessage();
             String prefix = d.objectName() + ": ";
-            return new Unreadable(id, m != null && m.startsWith(prefix) ? m.substring(prefix.length()) : m);
+            return new Unreadable(id, m != null && m.startsWith(prefix) ? m.substring(prefix.length()) : m,
+                    Hashes.sha256Hex(sealed).equals(id));
         }
     }
 
@@ -171,28 +174,33 @@ public final class Snapshots {
      * A snapshot that is missing, of a newer format, or that the store fails to return fails the call.
      */
     public Read read(String id) throws IOException {
-        try {
-            return new Read(load(id), null);
-        } catch (RepositoryException.Damaged d) {
-            return new Read(null, Unreadable.of(id, d));
+        Read r = readIfPresent(id);
+        if (r == null) {
+            throw new RepositoryException("no snapshot " + id + " in " + repo.store().location());
         }
+        return r;
     }
 
     /**
-     * Reads snapshot {@code id} again, as {@code ferry repair snapshots} does before removing it: null when it is
+     * Reads snapshot {@code id} (as {@code ferry repair snapshots} does again before removing it): null when it is
      * gone, else the snapshot or what is wrong with it. A store that fails to return it fails the call.
      */
-    public Read readAgain(String id) throws IOException {
+    public Read readIfPresent(String id) throws IOException {
         byte[] sealed;
         try {
             sealed = repo.store().get(PREFIX + id);
         } catch (NoSuchObjectException e) {
             return null;
         }
+        return openRead(id, sealed);
+    }
+
+    /** The snapshot in {@code sealed}, or what is wrong with it; other failures (a newer format) are thrown. */
+    private Read openRead(String id, byte[] sealed) throws RepositoryException {
         try {
             return new Read(open(id, sealed), null);
         } catch (RepositoryException.Damaged d) {
-            return new Read(null, Unreadable.of(id, d));
+            return new Read(null, Unreadable.of(id, sealed, d));
         }
     }
 
@@ -221,14 +229,9 @@ public final class Snapshots {
     public Listing readAll() throws IOException {
         List<String> names = ids().stream().map(id -> PREFIX + id).toList();
         // only damage is caught here: any other failure of the opener or the store fails openAll
-        java.util.Map<String, Read> read = ParallelReads.openAll(repo.store(), names, (name, bytes) -> {
-            String id = name.substring(PREFIX.length());
-            try {
-                return new Read(open(id, bytes), null);
-            } catch (RepositoryException.Damaged d) {
-                return new Read(null, Unreadable.of(id, d));
-            }
-        }, null, true); // a snapshot forgotten while we listed is simply gone
+        java.util.Map<String, Read> read = ParallelReads.openAll(repo.store(), names,
+                (name, bytes) -> openRead(name.substring(PREFIX.length()), bytes),
+                null, true); // a snapshot forgotten while we listed is simply gone
         List<Stored> ok = new ArrayList<>();
         List<Unreadable> damaged = new ArrayList<>();
         for (Read r : read.values()) {

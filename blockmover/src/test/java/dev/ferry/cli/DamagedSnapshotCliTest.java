@@ -218,4 +218,32 @@ class DamagedSnapshotCliTest {
         Files.move(kept, snapshotFile(idB));
         assertTrue(ok("snapshots").out().contains("2 snapshot(s)"));
     }
+
+    @Test
+    void repairRemovesNothingWhenNoSnapshotOpensThoughEachIsIntact() throws Exception {
+        // snapshots sealed with another repository's key, each stored as written: the key is at fault, not them
+        Path other = dir.resolve("other");
+        cli.env.put("FERRY_REPOSITORY", other.toString());
+        ok(CliTest.concat(new String[] {"init", "--pack-size", "1"}, CliTest.CHEAP));
+        String o1 = BlockCliTest.json(ok("backup", "block", volA.toString(), "--json")).get("snapshot_id").asText();
+        String o2 = BlockCliTest.json(ok("backup", "block", volB.toString(), "--json")).get("snapshot_id").asText();
+        cli.env.put("FERRY_REPOSITORY", repo.toString());
+        Files.delete(snapshotFile(idA));
+        Files.delete(snapshotFile(idB));
+        for (String id : new String[] {o1, o2}) {
+            Files.copy(other.resolve("snapshots").resolve(id), snapshotFile(id));
+        }
+        for (String[] args : new String[][] {{"repair", "snapshots"}, {"repair", "snapshots", "--dry-run"}}) {
+            CliRunner.Result refused = cli.run(args);
+            assertEquals(ExitCodes.ERROR, refused.exitCode(), refused.toString());
+            assertTrue(refused.err().contains("none of the 2 snapshots opens with this repository's key"),
+                    refused.toString());
+        }
+        assertTrue(Files.exists(snapshotFile(o1)) && Files.exists(snapshotFile(o2)));
+        CliRunner.Result list = cli.run("snapshots");
+        assertEquals(ExitCodes.DAMAGE, list.exitCode(), list.toString());
+        assertTrue(list.err().contains("snapshot does not decrypt"), list.toString());
+        ok("forget", o1.substring(0, 8));
+        assertFalse(Files.exists(snapshotFile(o1)));
+    }
 }
