@@ -29,10 +29,11 @@ import picocli.CommandLine.ScopeType;
         description = "Backs up volumes into an encrypted, deduplicating repository on a directory or S3.",
         subcommands = {InitCommand.class, BackupCommand.class, RestoreCommand.class, SnapshotsCommand.class,
                 ForgetCommand.class, PruneCommand.class, KeyCommand.class, VerifyCommand.class, InfoCommand.class,
-                UnlockCommand.class, HelpCommand.class},
+                UnlockCommand.class, RepairCommand.class, HelpCommand.class},
         footerHeading = "%nExit codes:%n",
-        footer = {"  0 ok, 1 error, 2 usage error, 3 verify found damage, 4 wrong password or",
-                "  key file, 5 backup stored but partial (the files it could not read are listed)",
+        footer = {"  0 ok, 1 error, 2 usage error, 3 verify found damage (or snapshots listed all but",
+                "  the damaged ones it names), 4 wrong password or key file, 5 backup stored but",
+                "  partial (the files it could not read are listed)",
                 "",
                 "Environment:",
                 "  FERRY_REPOSITORY, FERRY_PASSWORD, FERRY_PASSWORD_FILE, FERRY_KEY_FILE;",
@@ -241,6 +242,11 @@ public final class Main {
     /** Standard error of this command line (warnings, progress). */
     public PrintWriter err() {
         return err;
+    }
+
+    /** Prints a warning on standard error: {@code ferry: warning: MESSAGE}. */
+    public void warn(String message) {
+        err.println("ferry: warning: " + message);
     }
 
     /** The environment this command line runs with. */

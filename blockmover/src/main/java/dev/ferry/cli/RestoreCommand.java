@@ -69,7 +69,8 @@ final class RestoreCommand {
             }
             try (Store store = main.openStore()) {
                 Repository repo = main.openRepository(store, true);
-                Snapshots.Stored snap = new Snapshots(repo).resolve(snapshot, filter.filter(Snapshot.KIND_BLOCK));
+                Snapshots.Stored snap = new Snapshots(repo, main::warn).resolve(snapshot,
+                        filter.filter(Snapshot.KIND_BLOCK));
                 Path note = main.stateDir().resolve("restore-"
                         + Hashes.sha256Hex(abs.toString().getBytes(StandardCharsets.UTF_8)).substring(0, 32) + ".json");
                 InProgress earlier = readNote(note);

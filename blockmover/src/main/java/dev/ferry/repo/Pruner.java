@@ -230,7 +230,9 @@ public final class Pruner {
         }
         progress.advance(listed.size());
         Snapshots snapshots = new Snapshots(repo);
-        List<Snapshots.Stored> snaps = snapshots.list().stream().filter(x -> !forgotten.contains(x.id())).toList();
+        // a snapshot that cannot be read uses data nobody knows: prune refuses rather than delete it
+        List<Snapshots.Stored> snaps = snapshots.readAll().requireAllReadable("prune", forgotten).stream()
+                .filter(x -> !forgotten.contains(x.id())).toList();
         progress.advance(snaps.size());
         progress.phase("reading snapshots", snaps.size(), "snapshots");
         ChunkIdSet used = new ChunkIdSet();
@@ -385,7 +387,7 @@ public final class Pruner {
         seenTrees.clear(); // new snapshots' trees must be walked against the new index
         Map<PackId, List<PackEntry>> again = new LinkedHashMap<>();
         ChunkIdSet namedAgain = new ChunkIdSet();
-        for (Snapshots.Stored s : snapshots.list()) {
+        for (Snapshots.Stored s : snapshots.readAll().requireAllReadable("prune", Set.of())) {
             if (seen.contains(s.id())) {
                 continue;
             }

@@ -76,7 +76,7 @@ public final class RestoreFilesCommand implements Callable<Integer> {
         Snapshots.Stored snap;
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, true);
-            snap = new Snapshots(repo).resolve(snapshot, filter.filter(Snapshot.KIND_FILES));
+            snap = new Snapshots(repo, main::warn).resolve(snapshot, filter.filter(Snapshot.KIND_FILES));
             try (ProgressReporter progress = main.progress("restore", 0)) {
                 r = new FileRestore(repo, snap, threads, overwrite).run(abs, include, progress);
             }

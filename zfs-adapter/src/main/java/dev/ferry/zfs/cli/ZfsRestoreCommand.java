@@ -69,7 +69,7 @@ final class ZfsRestoreCommand implements Callable<Integer> {
             if (from != null) {
                 f = f.withEngineFact(ZfsEngine.DATASET, from);
             }
-            Snapshots.Stored snap = new Snapshots(repo).resolve(snapshot, "latest".equals(snapshot) ? f
+            Snapshots.Stored snap = new Snapshots(repo, main::warn).resolve(snapshot, "latest".equals(snapshot) ? f
                     : filter.filter(Snapshot.KIND_BLOCK));
             long size = snap.snapshot().volume().size();
             Map<String, String> options = new LinkedHashMap<>();
