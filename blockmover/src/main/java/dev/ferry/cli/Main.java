@@ -29,7 +29,7 @@ import picocli.CommandLine.ScopeType;
         description = "Backs up volumes into an encrypted, deduplicating repository on a directory or S3.",
         subcommands = {InitCommand.class, BackupCommand.class, RestoreCommand.class, SnapshotsCommand.class,
                 ForgetCommand.class, PruneCommand.class, KeyCommand.class, VerifyCommand.class, InfoCommand.class,
-                UnlockCommand.class, HelpCommand.class},
+                UnlockCommand.class, RepairCommand.class, HelpCommand.class},
         footerHeading = "%nExit codes:%n",
         footer = {"  0 ok, 1 error, 2 usage error, 3 verify found damage, 4 wrong password or",
                 "  key file, 5 backup stored but partial (the files it could not read are listed)",
