@@ -194,6 +194,9 @@ public final class Repository implements AutoCloseable {
             }
             indexFileCount = files.size();
             knownIndexFiles.addAll(files.keySet());
+            for (RepositoryException e : errors) { // seen, though unreadable: not another writer's new file
+                knownIndexFiles.add(((RepositoryException.Damaged) e).objectName());
+            }
             indexDamage = List.copyOf(damage);
         }
         log.debug("loaded {} index files: {} chunks in {} packs", files.size(), index.size(), index.packCount());
@@ -650,8 +653,8 @@ public final class Repository implements AutoCloseable {
                         rewritten = true;
                         break;
                     }
-                } catch (NoSuchObjectException gone) {
-                    rewritten = true;
+                } catch (NoSuchObjectException | RepositoryException.Damaged gone) {
+                    rewritten = true; // read the index again, and name again whatever it lacks
                     break;
                 }
                 synchronized (this) {

@@ -175,6 +175,9 @@ public final class Verifier {
             if (needed.contains(id)) {
                 errors.add(id.objectName() + ": pack is in no index, but snapshots use its chunks: run 'ferry "
                         + "repair index' to index it again");
+            } else if (headerRead.contains(id) && !lost.isEmpty()) {
+                warnings.add(id.objectName() + ": pack is in no readable index (a damaged index file may have named "
+                        + "it: 'ferry repair index' indexes it again); no snapshot needs its chunks from it");
             } else if (headerRead.contains(id)) {
                 warnings.add(id.objectName() + ": pack is in no index and no snapshot uses its chunks (left by an "
                         + "interrupted backup); prune will remove it");
