@@ -12,6 +12,7 @@ import dev.ferry.repo.IndexRepair;
 import dev.ferry.repo.Pruner;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryException;
+import dev.ferry.repo.RepositoryLock;
 import dev.ferry.repo.Snapshots;
 import dev.ferry.repo.Verifier;
 import dev.ferry.store.LocalStore;
@@ -185,8 +186,16 @@ class IndexRepairTest {
     }
 
     @Test
-    void readAllPacksRebuildsTheWholeIndexFromHeaders() throws Exception {
+    void readAllPacksRebuildsTheWholeIndexFromHeadersButNotBesideARunningBackup() throws Exception {
         Set<String> old = names("index/");
+        try (RepositoryLock backup = RepositoryLock.acquire(store, "backup", "other-node", Clock.systemUTC())) {
+            RepositoryException busy = assertThrows(RepositoryException.class, () -> new IndexRepair(
+                    Fixtures.open(store), Clock.systemUTC(), ProgressListener.NONE).run("test-host", true));
+            assertTrue(busy.getMessage().contains("backup") && busy.getMessage().contains("other-node"),
+                    busy.getMessage());
+            assertEquals(old, names("index/"));
+            assertEquals(Set.of(backup.name()), names("locks/"));
+        }
         IndexRepair.Result r = new IndexRepair(Fixtures.open(store), Clock.systemUTC(), ProgressListener.NONE)
                 .run("test-host", true);
         assertEquals(packs().size(), r.packsRead());
