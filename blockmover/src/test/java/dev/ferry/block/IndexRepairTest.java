@@ -162,7 +162,7 @@ class IndexRepairTest {
     void aRepairKilledAfterItsIndexIsStoredLeavesARepositoryThatReadsAndTheNextPruneTidiesUp() throws Exception {
         flipAByte(damaged);
         // the deletion of the damaged file fails, as if the repair were killed just after storing its index
-        DeleteFailingStore failing = new DeleteFailingStore(store, n -> n.startsWith(IndexFile.PREFIX));
+        FailingStore failing = FailingStore.deletes(store, n -> n.startsWith(IndexFile.PREFIX));
         assertThrows(IOException.class, () -> new IndexRepair(Fixtures.open(failing), Clock.systemUTC(),
                 ProgressListener.NONE).run("test-host", false));
         assertTrue(store.exists(damaged));

@@ -701,20 +701,40 @@ class PruneTest {
         assertTrue(cleanRun.packsRepacked() > 0, cleanRun.toString());
         long cleanSize = clean.list("data/").stream().mapToLong(StoreObject::size).sum();
 
-        // killed at its first deletion: the chunks are copied and indexed, the new index is stored, nothing deleted
-        DeleteFailingStore killed = new DeleteFailingStore(store, n -> !n.startsWith(RepositoryLock.PREFIX));
-        assertThrows(IOException.class, () -> prune(Fixtures.open(killed)));
-        assertTrue(packBytes() > cleanSize, "the copies are there beside the packs they came from");
+        // killed at two points: before its index replacing the others (the copies are indexed beside the chunks
+        // they copy: duplicates), and at its first deletion (the new index is stored, nothing deleted)
+        Path original = dir.resolve("original");
+        copyTree(store.root(), original);
+        int[] indexPuts = {0};
+        List<java.util.function.Function<LocalStore, dev.ferry.store.Store>> kills = List.of(
+                s -> FailingStore.puts(s, n -> n.startsWith(IndexFile.PREFIX) && ++indexPuts[0] == 2),
+                s -> FailingStore.deletes(s, n -> !n.startsWith(RepositoryLock.PREFIX)));
+        for (int k = 0; k < kills.size(); k++) {
+            LocalStore target = new LocalStore(dir.resolve("killed-" + k));
+            copyTree(original, target.root());
+            dev.ferry.store.Store failing = kills.get(k).apply(target);
+            assertThrows(IOException.class, () -> prune(Fixtures.open(failing)));
+            long left = target.list("data/").stream().mapToLong(StoreObject::size).sum();
+            assertTrue(left > cleanSize, "kill " + k + ": the copies are there beside the packs they came from");
+            if (k == 0) {
+                Repository r = Fixtures.open(target);
+                Map<ChunkId, Integer> entries = indexEntries(r);
+                assertTrue(entries.values().stream().anyMatch(n -> n > 1), "the copies are indexed twice");
+            }
 
-        Pruner.Result next = prune(Fixtures.open(store));
-        assertTrue(next.packsDeleted() > 0, next.toString());
-        assertTrue(Math.abs(packBytes() - cleanSize) <= (1 << 20) / 4, packBytes() + " after the next prune, "
-                + cleanSize + " after a clean one");
-        Repository after = Fixtures.open(store);
-        Verifier.Report v = new Verifier(after, m -> { }).verify(true, 2);
-        assertTrue(v.ok(), v.errors().toString());
-        Path out = dir.resolve("out.img");
-        Fixtures.restore(after, new Snapshots(after).load(inc.snapshot().id()), out, false, x -> { });
-        assertTrue(Fixtures.sameContent(a, out));
+            Pruner.Result next = prune(Fixtures.open(target));
+            assertTrue(next.packsDeleted() > 0, next.toString());
+            long size = target.list("data/").stream().mapToLong(StoreObject::size).sum();
+            assertTrue(Math.abs(size - cleanSize) <= (1 << 20) / 4, "kill " + k + ": " + size
+                    + " after the next prune, " + cleanSize + " after a clean one");
+            Repository after = Fixtures.open(target);
+            assertTrue(indexEntries(after).values().stream().allMatch(n -> n == 1));
+            Verifier.Report v = new Verifier(after, m -> { }).verify(true, 2);
+            assertTrue(v.ok(), v.errors().toString());
+            assertTrue(v.warnings().isEmpty(), v.warnings().toString());
+            Path out = dir.resolve("out-" + k + ".img");
+            Fixtures.restore(after, new Snapshots(after).load(inc.snapshot().id()), out, false, x -> { });
+            assertTrue(Fixtures.sameContent(a, out));
+        }
     }
 }

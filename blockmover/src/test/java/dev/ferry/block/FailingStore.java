@@ -8,16 +8,35 @@ import java.util.List;
 import java.util.function.Predicate;
 
 /**
- * A store that passes everything to another one, except that deleting a name {@code fails} accepts throws: a
- * process killed at its first deletion of such a name leaves the store as this one does.
+ * A store that passes everything to another one, except that storing a name {@code putFails} accepts or deleting
+ * a name {@code deleteFails} accepts throws: a process killed just before such a write leaves the store as this
+ * one does.
  */
-final class DeleteFailingStore implements Store {
+final class FailingStore implements Store {
     private final Store inner;
-    private final Predicate<String> fails;
+    private final Predicate<String> putFails;
+    private final Predicate<String> deleteFails;
 
-    DeleteFailingStore(Store inner, Predicate<String> fails) {
+    private FailingStore(Store inner, Predicate<String> putFails, Predicate<String> deleteFails) {
         this.inner = inner;
-        this.fails = fails;
+        this.putFails = putFails;
+        this.deleteFails = deleteFails;
+    }
+
+    /** Deleting a name {@code fails} accepts throws. */
+    static FailingStore deletes(Store inner, Predicate<String> fails) {
+        return new FailingStore(inner, n -> false, fails);
+    }
+
+    /** Storing a name {@code fails} accepts throws (the predicate sees every name stored, in order). */
+    static FailingStore puts(Store inner, Predicate<String> fails) {
+        return new FailingStore(inner, fails, n -> false);
+    }
+
+    private void checkPut(String name) throws IOException {
+        if (putFails.test(name)) {
+            throw new IOException("killed before storing " + name);
+        }
     }
 
     @Override
@@ -52,11 +71,13 @@ final class DeleteFailingStore implements Store {
 
     @Override
     public void put(String name, byte[] data) throws IOException {
+        checkPut(name);
         inner.put(name, data);
     }
 
     @Override
     public void put(String name, Path file) throws IOException {
+        checkPut(name);
         inner.put(name, file);
     }
 
@@ -67,7 +88,7 @@ final class DeleteFailingStore implements Store {
 
     @Override
     public void delete(String name) throws IOException {
-        if (fails.test(name)) {
+        if (deleteFails.test(name)) {
             throw new IOException("killed before deleting " + name);
         }
         inner.delete(name);
