@@ -22,8 +22,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Removes data that no snapshot refers to, safely beside running backups. The steps, in this order:
  * <ol>
- *   <li>list {@code data/}; read every snapshot and collect the chunks they use; read the current index;</li>
- *   <li>packs whose chunks are all unused are garbage; packs with at least {@code repackShare} of their bytes
+ *   <li>list {@code data/}; read every snapshot and collect the chunks they use; read the current index, and
+ *       refuse if an index file cannot be read (the packs it names would look unused);</li>
+ *   <li>of a used chunk several packs hold, one copy counts and the others are unused ({@link #chooseCopies});
+ *       packs whose chunks are all unused are garbage; packs with at least {@code repackShare} of their bytes
  *       unused have their used chunks copied (still sealed) into new packs and become garbage too;</li>
  *   <li>store one index file naming every kept pack that supersedes the index files read, and delete those;</li>
  *   <li>if a backup holds a lock, stop: its packs, and packs whose chunks it may have deduplicated against,

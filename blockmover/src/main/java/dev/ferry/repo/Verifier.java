@@ -22,7 +22,9 @@ import java.util.function.Consumer;
 /**
  * Checks a repository. Structure: key slots parse and match their names, every index file decrypts and
  * matches its name, every pack an index names exists, and its header lists each indexed chunk at the indexed
- * place. With {@code readData}: every pack is downloaded, checked against its SHA-256 name, and every chunk
+ * place. Packs no index names have their headers read: those holding chunks snapshots use are errors (an
+ * index file was lost or damaged: {@link IndexRepair} indexes them again), the others are leftovers of
+ * interrupted backups. With {@code readData}: every pack is downloaded, checked against its SHA-256 name, and every chunk
  * is decrypted, decompressed and re-hashed against its id.
  *
  * <p>Progress goes two ways: short messages naming each step (for {@code -v}), and a {@link ProgressListener} that
