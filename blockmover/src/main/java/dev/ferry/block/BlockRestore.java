@@ -115,9 +115,8 @@ public final class BlockRestore {
                 }
                 Map<PackId, List<Work>> byPack = new HashMap<>();
                 for (Map.Entry<ChunkId, List<Long>> e : byChunk.entrySet()) {
-                    ChunkIndex.Location loc = repo.lookup(e.getKey()).orElseThrow(() -> new RepositoryException(
-                            "chunk " + e.getKey().shortHex() + " of block " + e.getValue().get(0) + " is in no index file: "
-                                    + "the repository is damaged (run 'ferry verify')"));
+                    ChunkIndex.Location loc = repo.lookup(e.getKey()).orElseThrow(() -> repo.notIndexed(
+                            "chunk " + e.getKey().shortHex() + " of block " + e.getValue().get(0)));
                     byPack.computeIfAbsent(loc.pack(), k -> new ArrayList<>()).add(new Work(loc.entry(), e.getValue()));
                 }
                 for (Map.Entry<PackId, List<Work>> e : byPack.entrySet()) {
