@@ -71,7 +71,6 @@ import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.exception.ApiCallAttemptTimeoutException;
 import software.amazon.awssdk.core.exception.ApiCallTimeoutException;
-import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.core.interceptor.Context;
 import software.amazon.awssdk.core.interceptor.ExecutionAttribute;
 import software.amazon.awssdk.core.interceptor.ExecutionAttributes;
@@ -236,7 +235,12 @@ public final class S3Store implements Store {
         S3AsyncClient s3;
         ScheduledExecutorService scheduler;
         synchronized (clientLock) {
-            s3 = client();
+            try {
+                s3 = client();
+            } catch (IOException e) { // closed, or the CA file cannot be used
+                throw new IOException("S3 " + call.operation + " of " + target(call) + " failed: " + e.getMessage(),
+                        e);
+            }
             scheduler = timers;
         }
         return new Retrying<>(call, s3, scheduler, request).start();
@@ -791,7 +795,7 @@ public final class S3Store implements Store {
             "SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
             "RequestThrottledException", "TooManyRequestsException", "RequestLimitExceeded",
             "BandwidthLimitExceeded", "LimitExceededException", "ProvisionedThroughputExceededException",
-            "PriorRequestNotComplete", "RequestTimeout", "RequestTimeoutException", "InternalError",
+            "PriorRequestNotComplete", "RequestTimeout", "RequestTimeoutException", "IncompleteBody", "InternalError",
             "ServiceUnavailable", "OperationAborted");
 
     /**
@@ -1201,15 +1205,15 @@ public final class S3Store implements Store {
         }
     }
 
-    private static void acquire(Semaphore semaphore, Duration wait, String key) throws IOException {
+    private void acquire(Semaphore semaphore, Duration wait, String key) throws IOException {
         try {
             if (!semaphore.tryAcquire(wait.toNanos(), TimeUnit.NANOSECONDS)) {
-                throw new IOException("S3 multipart upload of " + key + ": no part finished within "
+                throw new IOException("S3 multipart upload of " + describe(key) + " failed: no part finished within "
                         + S3Settings.seconds(wait));
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted while uploading to S3");
+            throw new InterruptedIOException("interrupted during S3 multipart upload of " + describe(key));
         }
     }
 

@@ -190,7 +190,7 @@ final class FaultInjectingProxy implements AutoCloseable {
                     out.write(buffer, 0, (int) (limit - passed));
                     out.flush();
                     stalled.incrementAndGet();
-                    closing.await(); // silent, the connection left open, until the proxy is closed
+                    closing.await(5, TimeUnit.MINUTES); // silent, the connection left open, until closed
                     return;
                 }
                 out.write(buffer, 0, n);
