@@ -637,6 +637,7 @@ public final class S3Store implements Store {
             live.add(this);
             result.whenComplete((value, error) -> {
                 live.remove(this);
+                call.finished();
                 CompletableFuture<T> current;
                 ScheduledFuture<?> pending;
                 synchronized (lock) {
