@@ -39,7 +39,8 @@ import picocli.CommandLine.ScopeType;
                 "  FERRY_REPOSITORY, FERRY_PASSWORD, FERRY_PASSWORD_FILE, FERRY_KEY_FILE;",
                 "  AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION, AWS_CA_BUNDLE /",
                 "  FERRY_S3_CA_FILE, FERRY_S3_PATH_STYLE and the AWS SDK's credential variables;",
-                "  FERRY_S3_TIMEOUT, FERRY_S3_ATTEMPT_TIMEOUT (seconds), FERRY_S3_MAX_ATTEMPTS;",
+                "  FERRY_S3_RETRY_TIMEOUT, FERRY_S3_TIMEOUT, FERRY_S3_ATTEMPT_TIMEOUT (seconds),",
+                "  FERRY_S3_MAX_ATTEMPTS;",
                 "  FERRY_HOSTNAME (host name recorded in snapshots and locks), FERRY_STATE_DIR",
                 "  (where interrupted restores are noted)."})
 public final class Main {
