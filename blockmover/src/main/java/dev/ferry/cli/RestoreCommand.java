@@ -68,6 +68,7 @@ final class RestoreCommand {
                 throw new IllegalArgumentException(abs + " is a directory; a block restore writes a file or a device");
             }
             try (Store store = main.openStore()) {
+                RestoreTargets.check(store, abs, false);
                 Repository repo = main.openRepository(store, true);
                 Snapshots.Stored snap = new Snapshots(repo).resolve(snapshot, filter.filter(Snapshot.KIND_BLOCK));
                 Path note = main.stateDir().resolve("restore-"

@@ -5,6 +5,7 @@ import dev.ferry.cli.FilterOptions;
 import dev.ferry.cli.UsageException;
 import dev.ferry.cli.JobOptions;
 import dev.ferry.cli.Main;
+import dev.ferry.cli.RestoreTargets;
 import dev.ferry.files.FileBackup;
 import dev.ferry.files.FileRestore;
 import dev.ferry.progress.ProgressReporter;
@@ -75,6 +76,7 @@ public final class RestoreFilesCommand implements Callable<Integer> {
         FileRestore.Result r;
         Snapshots.Stored snap;
         try (Store store = main.openStore()) {
+            RestoreTargets.check(store, abs, true);
             Repository repo = main.openRepository(store, true);
             snap = new Snapshots(repo).resolve(snapshot, filter.filter(Snapshot.KIND_FILES));
             try (ProgressReporter progress = main.progress("restore", 0)) {

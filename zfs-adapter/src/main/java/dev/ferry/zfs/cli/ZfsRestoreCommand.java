@@ -6,6 +6,7 @@ import dev.ferry.cli.ExitCodes;
 import dev.ferry.cli.FilterOptions;
 import dev.ferry.cli.JobOptions;
 import dev.ferry.cli.Main;
+import dev.ferry.cli.RestoreTargets;
 import dev.ferry.cli.Summaries;
 import dev.ferry.engine.RestoreTarget;
 import dev.ferry.progress.ProgressReporter;
@@ -16,6 +17,8 @@ import dev.ferry.repo.Snapshots;
 import dev.ferry.store.Store;
 import dev.ferry.zfs.Zfs;
 import dev.ferry.zfs.ZfsEngine;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -64,6 +67,12 @@ final class ZfsRestoreCommand implements Callable<Integer> {
         Zfs.checkName(target);
         ZfsEngine engine = new ZfsEngine(Zfs.fromEnvironment(main.env()));
         try (Store store = main.openStore()) {
+            if (file != null) {
+                Path where = fileTarget(engine.zfs(), target, file);
+                if (where != null) {
+                    RestoreTargets.check(store, where, false);
+                }
+            }
             Repository repo = main.openRepository(store, true);
             SnapshotFilter f = filter.filter(Snapshot.KIND_BLOCK).withEngineFact(EngineBackup.ENGINE, engine.name());
             if (from != null) {
@@ -95,5 +104,31 @@ final class ZfsRestoreCommand implements Callable<Integer> {
             }
         }
         return ExitCodes.OK;
+    }
+
+    /**
+     * Where {@code file} of {@code dataset} will be: below the dataset's mountpoint, or for a dataset still to be
+     * created, below the mountpoint it will inherit from its nearest existing parent; {@code null} when that
+     * cannot be told (no mountpoint).
+     */
+    static Path fileTarget(Zfs zfs, String dataset, String file) throws IOException {
+        String name = dataset;
+        String below = "";
+        while (true) {
+            Zfs.Dataset ds = zfs.get(name);
+            if (ds != null) {
+                if (ds.mountpoint() == null || !ds.mountpoint().startsWith("/")) {
+                    return null;
+                }
+                Path mount = Path.of(ds.mountpoint());
+                return (below.isEmpty() ? mount : mount.resolve(below)).resolve(file);
+            }
+            int slash = name.lastIndexOf('/');
+            if (slash < 0) {
+                return null;
+            }
+            below = name.substring(slash + 1) + (below.isEmpty() ? "" : "/" + below);
+            name = name.substring(0, slash);
+        }
     }
 }
