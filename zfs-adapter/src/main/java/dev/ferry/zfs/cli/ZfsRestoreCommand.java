@@ -54,6 +54,11 @@ final class ZfsRestoreCommand implements Callable<Integer> {
     @Option(names = "--force", description = "Overwrite an existing target.")
     boolean force;
 
+    @Option(names = "--keep-going", description = {
+            "Go on past damaged or missing data: every other block is restored, the damaged ranges are left",
+            "unwritten and listed, and the exit code is 3. Without it the restore stops at the first."})
+    boolean keepGoing;
+
     @Mixin
     JobOptions job;
 
@@ -89,7 +94,7 @@ final class ZfsRestoreCommand implements Callable<Integer> {
             BlockRestore.Result r;
             try (RestoreTarget t = engine.prepareRestore(target, size, options)) {
                 try (ProgressReporter progress = main.progress("restore", size)) {
-                    r = new BlockRestore(repo, snap, t.writer(), threads).run(progress);
+                    r = new BlockRestore(repo, snap, t.writer(), threads, keepGoing).run(progress);
                 }
                 t.finish(true);
             }
@@ -101,6 +106,12 @@ final class ZfsRestoreCommand implements Callable<Integer> {
                 main.printJson(m);
             } else {
                 Summaries.printRestore(main.out(), r, snap, where, false);
+            }
+            if (!r.damaged().isEmpty()) {
+                main.err().println("ferry: " + r.damaged().size() + " range(s) of " + where + " (" + r.bytesDamaged()
+                        + " bytes) were not restored because their data in the repository is damaged or missing; "
+                        + "the rest of the volume is restored");
+                return ExitCodes.DAMAGE;
             }
         }
         return ExitCodes.OK;
