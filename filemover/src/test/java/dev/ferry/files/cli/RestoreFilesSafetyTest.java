@@ -7,12 +7,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ferry.cli.ExitCodes;
 import dev.ferry.cli.Main;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
+import java.util.Random;
 import java.util.Map;
 import java.util.TreeMap;
 import org.junit.jupiter.api.BeforeEach;
@@ -91,5 +95,83 @@ class RestoreFilesSafetyTest {
         // beside the repository is fine
         ok("restore", "files", "latest", tmp.resolve("store/out").toString());
         assertEquals("nor this", Files.readString(tmp.resolve("store/out/repo/config")));
+    }
+
+    private java.util.Set<Path> packs() throws IOException {
+        if (!Files.isDirectory(repo.resolve("data"))) {
+            return new java.util.HashSet<>();
+        }
+        try (var s = Files.walk(repo.resolve("data"))) {
+            return s.filter(Files::isRegularFile).collect(java.util.stream.Collectors.toSet());
+        }
+    }
+
+    /** Backs up {@code src} and returns the largest pack the backup added: the one with the new file data. */
+    private Path backupAndNewDataPack(Path src) throws IOException {
+        java.util.Set<Path> before = packs();
+        ok("backup", "files", src.toString());
+        java.util.Set<Path> added = packs();
+        added.removeAll(before);
+        return added.stream().max(java.util.Comparator.comparingLong(p -> p.toFile().length())).orElseThrow();
+    }
+
+    private static void flip(Path pack) throws IOException {
+        byte[] b = Files.readAllBytes(pack);
+        b[100] ^= 1; // inside the pack's first chunk
+        Files.write(pack, b);
+    }
+
+    @Test
+    void damagedFilesAreListedAndLeftOutEverythingElseIsRestored() throws Exception {
+        Random rnd = new Random(5);
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        byte[] lonely = new byte[10_000];
+        rnd.nextBytes(lonely);
+        Files.write(src.resolve("lonely.bin"), lonely);
+        Path smallPack = backupAndNewDataPack(src); // holds only lonely.bin's data
+        byte[] linked = new byte[300_000];
+        rnd.nextBytes(linked);
+        Files.write(src.resolve("linked.bin"), linked);
+        Files.createLink(src.resolve("linked2.bin"), src.resolve("linked.bin"));
+        Path linkedPack = backupAndNewDataPack(src); // holds only linked.bin's data
+        byte[] big = new byte[3 << 20];
+        rnd.nextBytes(big);
+        Files.write(src.resolve("big.bin"), big);
+        Files.createDirectories(src.resolve("dir"));
+        for (int i = 0; i < 10; i++) {
+            Files.writeString(src.resolve("dir/f" + i + ".txt"), "file " + i + "\n".repeat(i + 1));
+        }
+        ok("backup", "files", src.toString());
+        flip(smallPack);
+        flip(linkedPack);
+
+        Path out = tmp.resolve("out");
+        FilesCliTest.Run r = ferry("restore", "files", "latest", out.toString(), "--marker", "done", "--json");
+        assertEquals(ExitCodes.DAMAGE, r.code(), r.toString());
+        var j = r.json();
+        List<String> paths = new ArrayList<>();
+        for (var d : j.get("damaged")) {
+            paths.add(d.get("path").asText());
+            assertEquals(0, d.get("offset").asLong(), d.toString());
+            assertTrue(d.get("object").asText().matches("chunk [0-9a-f]{16}"), d.toString());
+            assertTrue(d.get("cause").asText().contains("does not decrypt"), d.toString());
+        }
+        assertEquals(List.of("linked.bin", "linked2.bin", "lonely.bin"), paths, j.toString());
+        assertEquals(10_000, j.get("damaged").get(2).get("length").asLong());
+        assertTrue(r.err().contains("3 damaged file(s)"), r.toString());
+        assertFalse(Files.exists(out.resolve("lonely.bin"), java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        assertFalse(Files.exists(out.resolve("linked.bin"), java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        assertFalse(Files.exists(out.resolve("linked2.bin"), java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        assertFalse(Files.exists(out.resolve(".ferry/done")), "no marker for a restore that left files out");
+        assertEquals(-1L, Files.mismatch(src.resolve("big.bin"), out.resolve("big.bin")));
+        for (int i = 0; i < 10; i++) {
+            assertEquals(-1L, Files.mismatch(src.resolve("dir/f" + i + ".txt"), out.resolve("dir/f" + i + ".txt")));
+        }
+        assertEquals(11, j.get("files").asLong(), "the files restored: big.bin and the ten in dir");
+
+        FilesCliTest.Run text = ferry("restore", "files", "latest", tmp.resolve("out2").toString());
+        assertEquals(ExitCodes.DAMAGE, text.code(), text.toString());
+        assertTrue(text.err().contains("damaged, not restored: linked2.bin: 300000 bytes at offset 0 (chunk "),
+                text.toString());
     }
 }
