@@ -17,7 +17,10 @@ import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code ferry restore zfs --file} never writes into the repository it reads, even one kept in a dataset. */
+/**
+ * {@code ferry restore zfs --file} never writes into the repository it reads, even one kept in a dataset, and the
+ * file it makes is readable by its owner only.
+ */
 class ZfsRestoreTargetTest {
     @TempDir
     Path tmp;
@@ -58,6 +61,10 @@ class ZfsRestoreTargetTest {
             assertTrue(run(env, "verify", "--read-data").out.contains("no errors"));
             Result ok = run(env, "restore", "zfs", "latest", pool.name + "/copy", "--file", "disk.img");
             assertEquals(0, ok.code, ok.err);
+            Path restored = pool.mountpoint(pool.name + "/copy").resolve("disk.img");
+            assertArrayEquals(data, Files.readAllBytes(restored));
+            assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+                    Files.getPosixFilePermissions(restored)), "a restored image is readable by its owner only");
         } finally {
             pool.close();
         }
