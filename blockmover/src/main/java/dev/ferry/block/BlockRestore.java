@@ -11,9 +11,12 @@ import dev.ferry.repo.RepositoryException;
 import dev.ferry.repo.Snapshot;
 import dev.ferry.repo.Snapshots;
 import dev.ferry.util.Threads;
+import dev.ferry.store.NoSuchObjectException;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -36,6 +39,12 @@ import org.slf4j.LoggerFactory;
  * block is read first: a block that already holds the right data is skipped (that is what makes an
  * interrupted restore resumable), a zero block that holds data is zeroed. The target is synced before the
  * restore reports success.
+ *
+ * <p>A damaged or missing chunk (or manifest page) stops the restore with an error naming the block's offset and
+ * the chunk, unless the restore is told to keep going: then the range is left unwritten (a hole in a new file;
+ * an existing target keeps what it held there), reported in {@link Result#damaged()}, and every other block is
+ * restored. Nothing damaged is ever written as if it were good, and a resumed restore fetches those ranges
+ * again, as they do not hold their data.
  */
 public final class BlockRestore {
     private static final Logger log = LoggerFactory.getLogger(BlockRestore.class);
@@ -52,7 +61,30 @@ public final class BlockRestore {
 
     /** What a restore did. */
     public record Result(long bytesTotal, long bytesWritten, long bytesAlreadyThere, long zeroBlocks,
-                         double durationS) {
+                         double durationS, List<Damage> damaged) {
+        public Result {
+            damaged = List.copyOf(damaged);
+        }
+
+        /** Bytes of the volume left unrestored because their data is damaged or missing. */
+        public long bytesDamaged() {
+            long n = 0;
+            for (Damage d : damaged) {
+                n += d.length();
+            }
+            return n;
+        }
+    }
+
+    /**
+     * A range of the volume that could not be restored: {@code length} bytes at {@code offset}, whose data is
+     * the chunk (or manifest page) {@code object}, and why.
+     */
+    public record Damage(long offset, long length, String object, String cause) {
+        @Override
+        public String toString() {
+            return "offset " + offset + ", " + length + " bytes (" + object + "): " + cause;
+        }
     }
 
     private final Repository repo;
@@ -60,10 +92,22 @@ public final class BlockRestore {
     private final Snapshot.Volume volume;
     private final VolumeWriter target;
     private final int threads;
+    private final boolean keepGoing;
+    private final List<Damage> damaged = Collections.synchronizedList(new ArrayList<>());
 
     public BlockRestore(Repository repo, Snapshots.Stored snapshot, VolumeWriter target, int threads)
             throws RepositoryException {
+        this(repo, snapshot, target, threads, false);
+    }
+
+    /**
+     * @param keepGoing go on past damaged or missing data, leaving its ranges unwritten and listing them in the
+     *                  result, instead of stopping at the first
+     */
+    public BlockRestore(Repository repo, Snapshots.Stored snapshot, VolumeWriter target, int threads,
+                        boolean keepGoing) throws RepositoryException {
         BlockBackup.checkVolume(snapshot);
+        this.keepGoing = keepGoing;
         this.repo = repo;
         this.snapshot = snapshot;
         this.volume = snapshot.snapshot().volume();
@@ -93,8 +137,21 @@ public final class BlockRestore {
                 long first = (long) p * volume.pageBlocks();
                 int count = volume.blocksInPage(p);
                 String pageId = volume.pages().get(p);
-                ManifestPage page = pageId == null ? new ManifestPage(count)
-                        : ManifestPage.load(repo, ChunkId.parse(pageId), count);
+                ManifestPage page;
+                try {
+                    page = pageId == null ? new ManifestPage(count)
+                            : ManifestPage.load(repo, ChunkId.parse(pageId), count);
+                } catch (IOException e) {
+                    if (!isDamage(e)) {
+                        throw e;
+                    }
+                    List<Long> all = new ArrayList<>(count);
+                    for (int i = 0; i < count; i++) {
+                        all.add(first + i);
+                    }
+                    damaged(all, "manifest page " + ChunkId.parse(pageId).shortHex(), e, progress);
+                    continue;
+                }
                 boolean[] skip = new boolean[count];
                 if (!target.knownZero()) {
                     compareExisting(pool, page, first, skip, written, already, zeros, progress, failure);
@@ -115,9 +172,11 @@ public final class BlockRestore {
                 }
                 Map<PackId, List<Work>> byPack = new HashMap<>();
                 for (Map.Entry<ChunkId, List<Long>> e : byChunk.entrySet()) {
-                    ChunkIndex.Location loc = repo.lookup(e.getKey()).orElseThrow(() -> new RepositoryException(
-                            "chunk " + e.getKey().shortHex() + " of block " + e.getValue().get(0) + " is in no index file: "
-                                    + "the repository is damaged (run 'ferry verify')"));
+                    ChunkIndex.Location loc = repo.lookup(e.getKey()).orElse(null);
+                    if (loc == null) {
+                        damaged(e.getValue(), "chunk " + e.getKey().shortHex(), repo.notIndexed("the chunk"), progress);
+                        continue;
+                    }
                     byPack.computeIfAbsent(loc.pack(), k -> new ArrayList<>()).add(new Work(loc.entry(), e.getValue()));
                 }
                 for (Map.Entry<PackId, List<Work>> e : byPack.entrySet()) {
@@ -146,17 +205,35 @@ public final class BlockRestore {
                                         bytes = new byte[len];
                                         RANGE.set(bytes);
                                     }
-                                    repo.store().readRange(packName, from, bytes, len);
+                                    try {
+                                        repo.store().readRange(packName, from, bytes, len);
+                                    } catch (IOException ex) {
+                                        if (!isDamage(ex)) {
+                                            throw ex;
+                                        }
+                                        for (Work w : batch) {
+                                            damaged(w.blocks(), "chunk " + w.entry().id().shortHex(), ex, progress);
+                                        }
+                                        return;
+                                    }
                                     for (Work w : batch) {
-                                        byte[] plain = repo.openChunkInScratch(packName, w.entry(), bytes,
-                                                (int) (w.entry().offset() - from)).out();
+                                        byte[] plain;
+                                        try {
+                                            plain = repo.openChunkInScratch(packName, w.entry(), bytes,
+                                                    (int) (w.entry().offset() - from)).out();
+                                        } catch (RepositoryException ex) {
+                                            damaged(w.blocks(), "chunk " + w.entry().id().shortHex(), ex, progress);
+                                            continue;
+                                        }
                                         int plainLength = w.entry().rawLength();
                                         for (long b : w.blocks()) {
                                             int blen = volume.blockLength(b);
                                             if (plainLength != blen) {
-                                                throw new RepositoryException("chunk " + w.entry().id().shortHex()
-                                                        + " is " + plainLength + " bytes but block " + b + " is "
-                                                        + blen + ": the manifest is damaged");
+                                                damaged(List.of(b), "chunk " + w.entry().id().shortHex(),
+                                                        new RepositoryException("the chunk is " + plainLength
+                                                                + " bytes but the block is " + blen
+                                                                + ": the manifest is damaged"), progress);
+                                                continue;
                                             }
                                             target.write(b * bs, plain, 0, blen);
                                             written.addAndGet(blen);
@@ -190,7 +267,57 @@ public final class BlockRestore {
         double duration = (System.nanoTime() - start) / 1e9;
         log.info("restored snapshot {}: {} bytes written, {} already in place, {} zero blocks", snapshot.shortId(),
                 written.get(), already.get(), zeros.get());
-        return new Result(volume.size(), written.get(), already.get(), zeros.get(), duration);
+        List<Damage> d = new ArrayList<>(damaged);
+        d.sort(Comparator.comparingLong(Damage::offset));
+        if (!d.isEmpty()) {
+            log.warn("snapshot {}: {} range(s) of the volume left unrestored: their data is damaged or missing",
+                    snapshot.shortId(), d.size());
+        }
+        return new Result(volume.size(), written.get(), already.get(), zeros.get(), duration, d);
+    }
+
+    /** Whether a read failed because the repository lacks or holds damaged data, not for a passing reason. */
+    private static boolean isDamage(IOException e) {
+        return e instanceof RepositoryException || e instanceof NoSuchObjectException || e instanceof EOFException;
+    }
+
+    /**
+     * Blocks whose data cannot be had: listed (neighbouring blocks as one range) when the restore keeps going,
+     * else the restore stops with an error that names the first of them.
+     */
+    private void damaged(List<Long> blocks, String object, IOException cause, ProgressListener progress)
+            throws RepositoryException {
+        List<Long> sorted = new ArrayList<>(blocks);
+        sorted.sort(null);
+        int bs = volume.blockSize();
+        List<Damage> ranges = new ArrayList<>();
+        long start = -1;
+        long end = -1;
+        for (long b : sorted) {
+            long off = b * bs;
+            if (off != end) {
+                if (start >= 0) {
+                    ranges.add(new Damage(start, end - start, object, cause.getMessage()));
+                }
+                start = off;
+            }
+            end = off + volume.blockLength(b);
+        }
+        if (start >= 0) {
+            ranges.add(new Damage(start, end - start, object, cause.getMessage()));
+        }
+        if (!keepGoing) {
+            Damage d = ranges.get(0);
+            throw new RepositoryException("cannot restore " + d.length() + " bytes at offset " + d.offset()
+                    + " of the volume (" + object + "): " + cause.getMessage() + "; the repository is damaged (run "
+                    + "'ferry verify --read-data'); restore with --keep-going to restore everything else and list "
+                    + "what is damaged", cause);
+        }
+        for (Damage d : ranges) {
+            log.warn("snapshot {}: not restored: {}", snapshot.shortId(), d);
+            damaged.add(d);
+            progress.advance(d.length());
+        }
     }
 
     /**

@@ -96,7 +96,8 @@ public final class EngineBackup {
     private Result runLocked(LongFunction<ProgressReporter> progress) throws IOException {
         Engine engine = req.engine();
         String repositoryId = repo.config().id();
-        Map<String, Snapshots.Stored> backedUp = backedUpByGuid();
+        List<String> damaged = new ArrayList<>();
+        Map<String, Snapshots.Stored> backedUp = backedUpByGuid(damaged);
         List<EngineSnapshot> before = engine.listSnapshots(req.volume());
         String name = SNAPSHOT_PREFIX + NAME_TIME.format(req.clock().instant());
         EngineSnapshot snap = engine.createSnapshot(req.volume(), name, repositoryId);
@@ -142,7 +143,7 @@ public final class EngineBackup {
                 try (ProgressReporter p = progress.apply(job.bytesToRead())) {
                     br = job.run(p, req.clock(), req.hostname());
                 }
-                r = new Result(br, target, base, parent, changes != null, new ArrayList<>(), new ArrayList<>());
+                r = new Result(br, target, base, parent, changes != null, new ArrayList<>(), damaged);
             }
             ok = true;
             cleanUp(before, snap, repositoryId, r);
@@ -191,16 +192,24 @@ public final class EngineBackup {
         return req.engine().name() + ":" + req.volume();
     }
 
-    /** Backups of this volume (by its name, or unnamed, by its source on this host) by the guid they read. */
-    private Map<String, Snapshots.Stored> backedUpByGuid() throws IOException {
+    /**
+     * Backups of this volume (by its name, or unnamed, by its source on this host) by the guid they read. A
+     * snapshot object that cannot be read is left out (its engine snapshot is then no base) and named in
+     * {@code warnings}.
+     */
+    private Map<String, Snapshots.Stored> backedUpByGuid(List<String> warnings) throws IOException {
         Map<String, Snapshots.Stored> m = new HashMap<>();
-        for (Snapshots.Stored s : new Snapshots(repo).list()) {
+        Snapshots.Listing listing = new Snapshots(repo).readAll();
+        for (Snapshots.Unreadable d : listing.damaged()) {
+            warnings.add(d.describe() + "; the base is chosen among the others ('ferry repair snapshots' removes it)");
+        }
+        for (Snapshots.Stored s : listing.snapshots()) {
             Map<String, String> e = s.snapshot().engine();
             if (Snapshot.KIND_BLOCK.equals(s.snapshot().kind()) && e != null
                     && s.snapshot().sameVolume(req.volumeName(), source(), req.hostname())
                     && req.engine().name().equals(e.get(ENGINE)) && req.volume().equals(e.get(VOLUME))
                     && e.get(GUID) != null) {
-                m.put(e.get(GUID), s); // list() is oldest first: the newest backup of a guid wins
+                m.put(e.get(GUID), s); // oldest first: the newest backup of a guid wins
             }
         }
         return m;

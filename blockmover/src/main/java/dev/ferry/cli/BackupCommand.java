@@ -97,8 +97,8 @@ final class BackupCommand {
 
         private Snapshots.Stored findParent(Main main, Repository repo, String sourceName, String volumeName)
                 throws Exception {
-            Snapshots.Stored found = new Snapshots(repo).parent(parent, Snapshot.KIND_BLOCK, volumeName, sourceName,
-                    main.hostname());
+            Snapshots.Stored found = new Snapshots(repo, main::warn).parent(parent, Snapshot.KIND_BLOCK, volumeName,
+                    sourceName, main.hostname());
             if (found != null) {
                 return found;
             }

@@ -8,7 +8,10 @@ public final class ExitCodes {
     public static final int ERROR = 1;
     /** The command line itself is wrong (unknown option, missing argument). */
     public static final int USAGE = 2;
-    /** {@code verify} found damage in the repository. */
+    /**
+     * {@code verify} found damage in the repository; or a restore (with {@code --keep-going}, or of files)
+     * finished everything else but left out data that is damaged or missing, which its summary lists.
+     */
     public static final int DAMAGE = 3;
     /** The password or key file opens no key slot of the repository. */
     public static final int WRONG_KEY = 4;

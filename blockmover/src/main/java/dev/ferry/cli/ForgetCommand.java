@@ -31,7 +31,9 @@ import picocli.CommandLine.ParentCommand;
         "each group of snapshots of one kind, volume and host on its own, as restic's forget does: a snapshot",
         "is kept if any rule keeps it. --dry-run lists what would be kept and forgotten, and why. Data stays",
         "until prune removes what no snapshot uses (--prune runs it afterwards). Hours, days, weeks (ISO),",
-        "months and years are those of the local time zone ($TZ)."})
+        "months and years are those of the local time zone ($TZ).",
+        "A snapshot that cannot be read (damaged) is forgotten when named by its id; a policy leaves it alone",
+        "with a warning ('ferry repair snapshots' removes every such snapshot)."})
 final class ForgetCommand implements Callable<Integer> {
     @ParentCommand
     Main main;
@@ -95,17 +97,31 @@ final class ForgetCommand implements Callable<Integer> {
         SnapshotFilter f = filter.filter(null);
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, prune);
-            Snapshots snaps = new Snapshots(repo);
+            Snapshots snaps = new Snapshots(repo, main::warn);
             List<Map<String, Object>> groups = new ArrayList<>();
             Set<Snapshots.Stored> forget = new LinkedHashSet<>();
+            // damaged snapshot objects: forgotten when named by id, left alone by a policy
+            Map<String, Snapshots.Unreadable> damagedForgotten = new LinkedHashMap<>();
+            List<Snapshots.Unreadable> damagedKept = new ArrayList<>();
             if (!ids.isEmpty()) {
                 for (String id : ids) {
-                    forget.add(snaps.resolve(id, f));
+                    Snapshots.Read r = snaps.resolveRead(id, f);
+                    if (r.stored() != null) {
+                        forget.add(r.stored());
+                    } else {
+                        damagedForgotten.put(r.id(), r.unreadable());
+                    }
                 }
             } else {
                 Retention retention = new Retention(policy, zone(), main.clock().instant());
-                for (List<Snapshots.Stored> group : groups(snaps.list().stream().filter(s -> f.test(s.snapshot()))
-                        .toList())) {
+                Snapshots.Listing listing = snaps.readAll();
+                for (Snapshots.Unreadable d : listing.damaged()) {
+                    damagedKept.add(d);
+                    main.warn(d.describe() + "; the policy leaves it alone: remove it with 'ferry repair snapshots' "
+                            + "or 'ferry forget " + d.shortId() + "'");
+                }
+                for (List<Snapshots.Stored> group : groups(listing.snapshots().stream()
+                        .filter(s -> f.test(s.snapshot())).toList())) {
                     Snapshot first = group.get(0).snapshot();
                     String name = first.kind() + " snapshots of " + first.describeVolume()
                             + (first.volumeName() == null ? "" : " on host " + first.hostname());
@@ -134,16 +150,27 @@ final class ForgetCommand implements Callable<Integer> {
                 main.out.printf("%s %s  %s  %s%n", dryRun ? "would forget" : "forgot", s.shortId(),
                         s.snapshot().time(), s.snapshot().describeVolume());
             }
+            for (Snapshots.Unreadable d : damagedForgotten.values()) {
+                if (!dryRun) {
+                    snaps.delete(d.id());
+                }
+                if (!main.json()) {
+                    main.out.printf("%s %s  (cannot be read: %s)%n", dryRun ? "would forget" : "forgot", d.shortId(),
+                            d.cause());
+                }
+            }
+            Set<String> forgotten = new LinkedHashSet<>();
+            forget.forEach(s -> forgotten.add(s.id()));
+            forgotten.addAll(damagedForgotten.keySet());
             if (!main.json()) {
-                main.out.printf("%d snapshot(s) %s%n", forget.size(), dryRun ? "would be forgotten" : "forgotten");
+                main.out.printf("%d snapshot(s) %s%n", forgotten.size(), dryRun ? "would be forgotten" : "forgotten");
             }
             Pruner.Result pruned = null;
             if (prune) {
                 try (ProgressReporter progress = main.progress("prune", 0)) {
                     Pruner pruner = new Pruner(repo, main.clock(), Pruner.DEFAULT_REPACK_SHARE, progress);
                     // a dry run forgot nothing: prune's figures are those after the forget it listed
-                    pruned = dryRun ? pruner.dryRunAfterForget(main.hostname(),
-                            forget.stream().map(Snapshots.Stored::id).collect(java.util.stream.Collectors.toSet()))
+                    pruned = dryRun ? pruner.dryRunAfterForget(main.hostname(), forgotten)
                             : pruner.run(main.hostname(), false);
                 }
                 if (!main.json()) {
@@ -157,7 +184,11 @@ final class ForgetCommand implements Callable<Integer> {
                     m.put("policy", policy.describe());
                     m.put("groups", groups);
                 }
-                m.put("forgotten", forget.stream().map(Snapshots.Stored::id).toList());
+                m.put("forgotten", List.copyOf(forgotten));
+                List<Map<String, Object>> damaged = new ArrayList<>();
+                damagedForgotten.values().forEach(d -> damaged.add(damagedJson(d, true)));
+                damagedKept.forEach(d -> damaged.add(damagedJson(d, false)));
+                m.put("damaged", damaged);
                 if (pruned != null) {
                     m.put("prune", pruned.json());
                 }
@@ -165,6 +196,15 @@ final class ForgetCommand implements Callable<Integer> {
             }
         }
         return ExitCodes.OK;
+    }
+
+    /** A damaged snapshot object as {@code --json} lists it: its id, what is wrong, and whether it was forgotten. */
+    private static Map<String, Object> damagedJson(Snapshots.Unreadable d, boolean forgotten) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", d.id());
+        m.put("cause", d.cause());
+        m.put("forgotten", forgotten);
+        return m;
     }
 
     private Retention.Policy policy() {

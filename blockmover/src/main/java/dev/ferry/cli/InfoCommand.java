@@ -5,6 +5,7 @@ import dev.ferry.repo.IndexFile;
 import dev.ferry.repo.KeySlot;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryConfig;
+import dev.ferry.repo.RepositoryException;
 import dev.ferry.store.Store;
 import dev.ferry.store.StoreObject;
 import java.util.List;
@@ -33,6 +34,14 @@ final class InfoCommand implements Callable<Integer> {
             main.out.printf("index files:    %d%n", store.list(IndexFile.PREFIX).size());
             main.out.printf("packs:          %d (%s)%n", packs.size(), Sizes.human(packBytes));
             main.out.printf("chunks:         %d%n", repo.indexedChunks());
+            if (!repo.indexDamage().isEmpty()) {
+                for (RepositoryException e : repo.indexDamage()) {
+                    main.err.println("error: " + e.getMessage());
+                }
+                main.err.println("the chunks of damaged index files are not counted and cannot be read: run "
+                        + "'ferry repair index' to rebuild the index from the packs");
+                return ExitCodes.DAMAGE;
+            }
         }
         return ExitCodes.OK;
     }

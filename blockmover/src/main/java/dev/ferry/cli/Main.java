@@ -29,16 +29,18 @@ import picocli.CommandLine.ScopeType;
         description = "Backs up volumes into an encrypted, deduplicating repository on a directory or S3.",
         subcommands = {InitCommand.class, BackupCommand.class, RestoreCommand.class, SnapshotsCommand.class,
                 ForgetCommand.class, PruneCommand.class, KeyCommand.class, VerifyCommand.class, InfoCommand.class,
-                UnlockCommand.class, HelpCommand.class},
+                UnlockCommand.class, RepairCommand.class, HelpCommand.class},
         footerHeading = "%nExit codes:%n",
-        footer = {"  0 ok, 1 error, 2 usage error, 3 verify found damage, 4 wrong password or",
-                "  key file, 5 backup stored but partial (the files it could not read are listed)",
+        footer = {"  0 ok, 1 error, 2 usage error, 3 verify found damage (or snapshots listed all but",
+                "  the damaged ones it names), 4 wrong password or key file, 5 backup stored but",
+                "  partial (the files it could not read are listed)",
                 "",
                 "Environment:",
                 "  FERRY_REPOSITORY, FERRY_PASSWORD, FERRY_PASSWORD_FILE, FERRY_KEY_FILE;",
                 "  AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION, AWS_CA_BUNDLE /",
                 "  FERRY_S3_CA_FILE, FERRY_S3_PATH_STYLE and the AWS SDK's credential variables;",
-                "  FERRY_S3_TIMEOUT, FERRY_S3_ATTEMPT_TIMEOUT (seconds), FERRY_S3_MAX_ATTEMPTS;",
+                "  FERRY_S3_RETRY_TIMEOUT, FERRY_S3_TIMEOUT, FERRY_S3_ATTEMPT_TIMEOUT (seconds),",
+                "  FERRY_S3_MAX_ATTEMPTS;",
                 "  FERRY_HOSTNAME (host name recorded in snapshots and locks), FERRY_STATE_DIR",
                 "  (where interrupted restores are noted)."})
 public final class Main {
@@ -249,6 +251,11 @@ public final class Main {
     /** Standard error of this command line (warnings, progress). */
     public PrintWriter err() {
         return err;
+    }
+
+    /** Prints a warning on standard error: {@code ferry: warning: MESSAGE}. */
+    public void warn(String message) {
+        err.println("ferry: warning: " + message);
     }
 
     /** The environment this command line runs with. */

@@ -12,7 +12,8 @@ import picocli.CommandLine.ParentCommand;
 @Command(name = "prune", description = {
         "Delete data no snapshot refers to.",
         "Safe while backups run: packs a running backup may need stay until a later prune. Packs with at",
-        "least --repack-share of unused bytes are rewritten.",
+        "least --repack-share of unused bytes are rewritten. A chunk stored more than once (concurrent backups",
+        "of the same data) is kept once. Refuses while an index file cannot be read: see 'ferry repair index'.",
         "A dry run prints the same figures the real run would, with 'would'."})
 final class PruneCommand implements Callable<Integer> {
     @ParentCommand

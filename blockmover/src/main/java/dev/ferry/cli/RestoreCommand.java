@@ -15,7 +15,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
+import java.util.Set;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -49,6 +53,16 @@ final class RestoreCommand {
         @Option(names = "--force", description = "Overwrite a TARGET that already holds data.")
         boolean force;
 
+        @Option(names = "--keep-going", description = {
+                "Go on past damaged or missing data: every other block is restored, the damaged ranges are left",
+                "unwritten and listed, and the exit code is 3. Without it the restore stops at the first."})
+        boolean keepGoing;
+
+        @Option(names = "--mode", paramLabel = "OCTAL", description = {
+                "Permissions of a TARGET file the restore creates (default 0600: a volume's data is readable",
+                "only by its owner, whatever the umask); an existing file gets them only when this is given."})
+        String mode;
+
         @Mixin
         FilterOptions filter;
 
@@ -64,12 +78,15 @@ final class RestoreCommand {
             Main main = restore.main;
             int threads = job.threads();
             Path abs = target.toAbsolutePath().normalize();
+            Set<PosixFilePermission> perms = permissions(mode);
             if (Files.isDirectory(abs)) {
                 throw new IllegalArgumentException(abs + " is a directory; a block restore writes a file or a device");
             }
             try (Store store = main.openStore()) {
+                RestoreTargets.check(store, abs, false);
                 Repository repo = main.openRepository(store, true);
-                Snapshots.Stored snap = new Snapshots(repo).resolve(snapshot, filter.filter(Snapshot.KIND_BLOCK));
+                Snapshots.Stored snap = new Snapshots(repo, main::warn).resolve(snapshot,
+                        filter.filter(Snapshot.KIND_BLOCK));
                 Path note = main.stateDir().resolve("restore-"
                         + Hashes.sha256Hex(abs.toString().getBytes(StandardCharsets.UTF_8)).substring(0, 32) + ".json");
                 InProgress earlier = readNote(note);
@@ -99,22 +116,63 @@ final class RestoreCommand {
                 long size = snap.snapshot().volume().size();
                 FileVolume target;
                 try {
+                    if (!exists) { // never readable by others, not even for a moment
+                        Files.createFile(abs, PosixFilePermissions.asFileAttribute(
+                                EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE)));
+                        Files.setPosixFilePermissions(abs, perms == null ? PRIVATE : perms);
+                    } else if (perms != null && !device) {
+                        Files.setPosixFilePermissions(abs, perms);
+                    }
                     target = FileVolume.openForWriting(abs, size, exists && !device && !resume);
                 } catch (IOException | RuntimeException e) {
                     if (!resume) { // nothing was written: no restore to resume
                         Files.deleteIfExists(note);
+                    }
+                    if (!exists) {
+                        Files.deleteIfExists(abs);
                     }
                     throw e;
                 }
                 BlockRestore.Result r;
                 try (FileVolume out = target;
                      ProgressReporter progress = main.progress("restore", size)) {
-                    r = new BlockRestore(repo, snap, out, threads).run(progress);
+                    r = new BlockRestore(repo, snap, out, threads, keepGoing).run(progress);
+                }
+                print(main, snap, abs, resume, r);
+                if (!r.damaged().isEmpty()) {
+                    // the note stays: run again (after 'ferry repair' or with the data back) to fetch only these
+                    main.err.println("ferry: " + r.damaged().size() + " range(s) of " + abs + " (" + r.bytesDamaged()
+                            + " bytes) were not restored because their data in the repository is damaged or "
+                            + "missing; the rest of the volume is restored");
+                    return ExitCodes.DAMAGE;
                 }
                 Files.deleteIfExists(note);
-                print(main, snap, abs, resume, r);
             }
             return ExitCodes.OK;
+        }
+
+        private static final Set<PosixFilePermission> PRIVATE = PosixFilePermissions.fromString("rw-------");
+
+        /** The permissions --mode asks for, or {@code null} when it is not given. */
+        static Set<PosixFilePermission> permissions(String mode) {
+            if (mode == null) {
+                return null;
+            }
+            if (!mode.matches("0?[0-7]{3}")) {
+                throw new UsageException("--mode takes permissions in octal such as 0600 or 0644, not '" + mode + "'");
+            }
+            int bits = Integer.parseInt(mode, 8);
+            Set<PosixFilePermission> perms = EnumSet.noneOf(PosixFilePermission.class);
+            PosixFilePermission[] order = {PosixFilePermission.OTHERS_EXECUTE, PosixFilePermission.OTHERS_WRITE,
+                    PosixFilePermission.OTHERS_READ, PosixFilePermission.GROUP_EXECUTE, PosixFilePermission.GROUP_WRITE,
+                    PosixFilePermission.GROUP_READ, PosixFilePermission.OWNER_EXECUTE, PosixFilePermission.OWNER_WRITE,
+                    PosixFilePermission.OWNER_READ};
+            for (int i = 0; i < order.length; i++) {
+                if ((bits & (1 << i)) != 0) {
+                    perms.add(order[i]);
+                }
+            }
+            return perms;
         }
 
         private static InProgress readNote(Path note) throws IOException {

@@ -18,7 +18,9 @@ import picocli.CommandLine.ParentCommand;
 
 @Command(name = "snapshots", description = {
         "List the snapshots in the repository, oldest first.",
-        "VOLUME is the name given with 'backup --volume', or '-' for a snapshot known by its SOURCE on its HOST."})
+        "VOLUME is the name given with 'backup --volume', or '-' for a snapshot known by its SOURCE on its HOST.",
+        "A snapshot that cannot be read (damaged) is named on stderr, the others are listed, and the exit code",
+        "is 3; 'ferry repair snapshots' removes such snapshots."})
 final class SnapshotsCommand implements Callable<Integer> {
     @ParentCommand
     Main main;
@@ -37,14 +39,22 @@ final class SnapshotsCommand implements Callable<Integer> {
         SnapshotFilter f = filter.filter(kind);
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, false);
-            List<Snapshots.Stored> all = new Snapshots(repo).list().stream().filter(s -> f.test(s.snapshot())).toList();
+            Snapshots.Listing listing = new Snapshots(repo, main::warn).readAll();
+            List<Snapshots.Stored> all = listing.snapshots().stream().filter(s -> f.test(s.snapshot())).toList();
+            // a damaged snapshot may be one of those asked for: named on stderr whatever the filter, and the exit
+            // code says the list is incomplete; stdout stays the list of what can be read
+            for (Snapshots.Unreadable d : listing.damaged()) {
+                main.err.println("ferry: " + d.describe() + "; remove it with 'ferry repair snapshots' or "
+                        + "'ferry forget " + d.shortId() + "'");
+            }
+            int exit = listing.damaged().isEmpty() ? ExitCodes.OK : ExitCodes.DAMAGE;
             if (main.json()) {
                 List<Map<String, Object>> out = new ArrayList<>();
                 for (Snapshots.Stored st : all) {
                     out.add(json(st));
                 }
                 main.printJson(out);
-                return ExitCodes.OK;
+                return exit;
             }
             main.out.printf("%-8s  %-19s  %-5s  %-12s  %-16s  %10s  %s%n", "ID", "TIME (UTC)", "KIND", "HOST", "VOLUME",
                     "SIZE", "SOURCE  [TAGS]");
@@ -55,9 +65,10 @@ final class SnapshotsCommand implements Callable<Integer> {
                 main.out.printf("%-8s  %-19s  %-5s  %-12s  %-16s  %10s  %s%s%n", st.shortId(), time, s.kind(),
                         s.hostname(), s.volumeName() == null ? "-" : s.volumeName(), size(s), s.source(), tags);
             }
-            main.out.printf("%d snapshot(s)%s%n", all.size(), f.narrows() || kind != null ? " (" + f.describe() + ")" : "");
+            main.out.printf("%d snapshot(s)%s%s%n", all.size(), f.narrows() || kind != null ? " (" + f.describe() + ")"
+                    : "", listing.damaged().isEmpty() ? "" : "; " + listing.damaged().size() + " cannot be read");
+            return exit;
         }
-        return ExitCodes.OK;
     }
 
     private static Map<String, Object> json(Snapshots.Stored st) {

@@ -5,7 +5,9 @@ import dev.ferry.block.BlockRestore;
 import dev.ferry.repo.Snapshots;
 import dev.ferry.util.Sizes;
 import java.io.PrintWriter;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /** The summaries block backups and restores print, as text or JSON, whichever command made them. */
@@ -56,6 +58,17 @@ public final class Summaries {
         m.put("bytes_already_there", r.bytesAlreadyThere());
         m.put("zero_blocks", r.zeroBlocks());
         m.put("duration_s", Main.round3(r.durationS()));
+        m.put("bytes_damaged", r.bytesDamaged());
+        List<Map<String, Object>> damaged = new ArrayList<>();
+        for (BlockRestore.Damage d : r.damaged()) {
+            Map<String, Object> e = new LinkedHashMap<>();
+            e.put("offset", d.offset());
+            e.put("length", d.length());
+            e.put("object", d.object());
+            e.put("cause", d.cause());
+            damaged.add(e);
+        }
+        m.put("damaged", damaged);
         return m;
     }
 
@@ -66,5 +79,12 @@ public final class Summaries {
         out.printf("  written  %s in %.2f s (%s/s)%s%n", Sizes.human(r.bytesWritten()), r.durationS(),
                 Sizes.human((long) (r.bytesWritten() / Math.max(r.durationS(), 1e-3))),
                 r.bytesAlreadyThere() > 0 ? ", " + Sizes.human(r.bytesAlreadyThere()) + " already in place" : "");
+        if (!r.damaged().isEmpty()) {
+            out.printf("  damaged  %s in %d range(s) not restored (their data is damaged or missing):%n",
+                    Sizes.human(r.bytesDamaged()), r.damaged().size());
+            for (BlockRestore.Damage d : r.damaged()) {
+                out.println("    " + d);
+            }
+        }
     }
 }

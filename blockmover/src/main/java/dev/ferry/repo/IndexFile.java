@@ -145,6 +145,42 @@ public record IndexFile(List<String> supersedes, Map<PackId, List<PackEntry>> pa
         return out;
     }
 
+    /**
+     * Of the damaged index files in {@code errors}, those that no readable file in {@code read} supersedes: the
+     * ones whose loss makes the index incomplete (a superseded file's content is in its successor).
+     */
+    public static List<RepositoryException> unreplacedDamage(Map<String, IndexFile> read,
+                                                             List<RepositoryException> errors) {
+        Set<String> superseded = new HashSet<>();
+        for (IndexFile f : read.values()) {
+            for (String s : f.supersedes()) {
+                superseded.add(PREFIX + s);
+            }
+        }
+        List<RepositoryException> out = new ArrayList<>();
+        for (RepositoryException e : errors) {
+            if (!(e instanceof RepositoryException.Damaged d) || !superseded.contains(d.objectName())) {
+                out.add(e);
+            }
+        }
+        return out;
+    }
+
+    /** The store name of a damaged index file, or null if the error does not name one. */
+    public static String damagedName(RepositoryException e) {
+        return e instanceof RepositoryException.Damaged d ? d.objectName() : null;
+    }
+
+    /** "index file index/ab… cannot be read (cause)" for one or several damaged files. */
+    public static String describeDamage(List<RepositoryException> damage) {
+        List<String> parts = new ArrayList<>();
+        for (RepositoryException e : damage) {
+            parts.add(e.getMessage());
+        }
+        return (damage.size() == 1 ? "index file " : damage.size() + " index files ") + "cannot be read ("
+                + String.join("; ", parts) + ")";
+    }
+
     public static String objectName(byte[] stored) {
         return PREFIX + Hashes.sha256Hex(stored);
     }

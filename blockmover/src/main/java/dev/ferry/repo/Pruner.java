@@ -22,8 +22,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Removes data that no snapshot refers to, safely beside running backups. The steps, in this order:
  * <ol>
- *   <li>list {@code data/}; read every snapshot and collect the chunks they use; read the current index;</li>
- *   <li>packs whose chunks are all unused are garbage; packs with at least {@code repackShare} of their bytes
+ *   <li>list {@code data/}; read every snapshot and collect the chunks they use; read the current index, and
+ *       refuse if an index file cannot be read (the packs it names would look unused);</li>
+ *   <li>of a used chunk several packs hold, one copy counts and the others are unused ({@link #chooseCopies});
+ *       packs whose chunks are all unused are garbage; packs with at least {@code repackShare} of their bytes
  *       unused have their used chunks copied (still sealed) into new packs and become garbage too;</li>
  *   <li>store one index file naming every kept pack that supersedes the index files read, and delete those;</li>
  *   <li>if a backup holds a lock, stop: its packs, and packs whose chunks it may have deduplicated against,
@@ -75,12 +77,17 @@ public final class Pruner {
      * @param bytesUnused        the size of those unused chunks, which stay
      * @param repackShare        the repack threshold: the share of a pack's bytes unused at which it is rewritten
      * @param dryRun             whether nothing was changed
+     * @param duplicateCopies    copies of used chunks beyond the one that counts (several packs held the chunk),
+     *                           which are then unused: dropped from the index, deleted with their packs or kept
+     *                           among the unused bytes below the threshold
+     * @param duplicateBytes     their size
      */
     public record Result(int snapshots, int packsBefore, long bytesBefore, int packsDeleted, long bytesDeleted,
                          int packsRepacked, long bytesRewritten, int packsDeferred, long bytesDeferred,
                          int unusedPacks, int repackedPacks, int unindexedPacks, int packsUsedMeanwhile,
                          int indexFilesReplaced, int locksRemoved, int chunksNamedAgain, List<String> runningLocks,
-                         int packsWithUnused, long bytesUnused, double repackShare, boolean dryRun) {
+                         int packsWithUnused, long bytesUnused, double repackShare, boolean dryRun,
+                         int duplicateCopies, long duplicateBytes) {
         public Result {
             runningLocks = List.copyOf(runningLocks);
         }
@@ -93,6 +100,11 @@ public final class Pruner {
             List<String> out = new ArrayList<>();
             out.add(String.format("%d snapshot(s); %d pack(s) of %s in the repository", snapshots, packsBefore,
                     Sizes.human(bytesBefore)));
+            if (duplicateCopies > 0) {
+                out.add(String.format("%d extra cop%s of chunks stored more than once (%s) %s unused",
+                        duplicateCopies, duplicateCopies == 1 ? "y" : "ies", Sizes.human(duplicateBytes),
+                        dryRun ? "would count as" : "counted as"));
+            }
             if (packsRepacked > 0) {
                 out.add(String.format("%s %d pack(s) with unused chunks: %s %s still in use into new packs",
                         dryRun ? "would rewrite" : "rewrote", packsRepacked, dryRun ? "copy" : "copied",
@@ -152,6 +164,8 @@ public final class Pruner {
             m.put("bytes_unused_kept", bytesUnused);
             m.put("repack_threshold_percent", new BigDecimal(percent(repackShare)));
             m.put("stale_locks_removed", locksRemoved);
+            m.put("duplicate_copies", duplicateCopies);
+            m.put("duplicate_bytes", duplicateBytes);
             return m;
         }
 
@@ -230,7 +244,9 @@ public final class Pruner {
         }
         progress.advance(listed.size());
         Snapshots snapshots = new Snapshots(repo);
-        List<Snapshots.Stored> snaps = snapshots.list().stream().filter(x -> !forgotten.contains(x.id())).toList();
+        // a snapshot that cannot be read uses data nobody knows: prune refuses rather than delete it
+        List<Snapshots.Stored> snaps = snapshots.readAll().requireAllReadable("prune", forgotten).stream()
+                .filter(x -> !forgotten.contains(x.id())).toList();
         progress.advance(snaps.size());
         progress.phase("reading snapshots", snaps.size(), "snapshots");
         ChunkIdSet used = new ChunkIdSet();
@@ -239,8 +255,13 @@ public final class Pruner {
             progress.advance(1);
         }
         progress.phase("reading index files", 0, "files");
-        Map<String, IndexFile> read = repo.readIndexFiles(null);
-        progress.advance(read.size());
+        List<RepositoryException> indexErrors = new ArrayList<>();
+        Map<String, IndexFile> read = repo.readIndexFiles(indexErrors);
+        progress.advance(read.size() + indexErrors.size());
+        refuseIncompleteIndex(read, indexErrors);
+        // damaged files that a readable one supersedes lost nothing: they go with the files they were replaced with
+        Set<String> damagedSuperseded = new HashSet<>();
+        indexErrors.forEach(e -> damagedSuperseded.add(IndexFile.damagedName(e)));
         Map<String, IndexFile> current = IndexFile.current(read);
         Map<PackId, Map<ChunkId, PackEntry>> indexed = new LinkedHashMap<>();
         for (IndexFile f : current.values()) {
@@ -250,11 +271,23 @@ public final class Pruner {
             });
         }
 
-        // 2. classify packs: wholly unused (garbage), worth rewriting, or kept (counting what stays unused in them)
+        // 2. one copy of each used chunk counts: where several packs hold it (concurrent writers, or a prune
+        // killed after copying), the others are unused like any other chunk no snapshot refers to
+        Map<ChunkId, PackId> owner = chooseCopies(indexed, listed, used);
+        int duplicateCopies = 0;
+        long duplicateBytes = 0;
+        for (Map.Entry<PackId, Map<ChunkId, PackEntry>> p : indexed.entrySet()) {
+            for (PackEntry e : p.getValue().values()) {
+                if (used.contains(e.id()) && !p.getKey().equals(owner.get(e.id()))) {
+                    duplicateCopies++;
+                    duplicateBytes += e.length();
+                }
+            }
+        }
+        // classify packs: wholly unused (garbage), worth rewriting, or kept (counting what stays unused in them)
         Set<PackId> garbage = new HashSet<>();
         List<PackId> repack = new ArrayList<>();
-        int packsWithUnused = 0;
-        long bytesUnused = 0;
+        List<PackId> keptWithUnused = new ArrayList<>();
         for (Map.Entry<PackId, Map<ChunkId, PackEntry>> p : indexed.entrySet()) {
             Long size = listed.get(p.getKey());
             if (size == null) {
@@ -262,14 +295,11 @@ public final class Pruner {
                         + "from the store; prune stops so as not to make things worse (run 'ferry verify')");
             }
             long usedBytes = 0;
-            long unusedBytes = 0;
             int usedCount = 0;
             for (PackEntry e : p.getValue().values()) {
-                if (used.contains(e.id())) {
+                if (p.getKey().equals(owner.get(e.id()))) {
                     usedBytes += e.length();
                     usedCount++;
-                } else {
-                    unusedBytes += e.length();
                 }
             }
             if (usedCount == 0) {
@@ -277,22 +307,22 @@ public final class Pruner {
             } else if (usedCount < p.getValue().size() && size - usedBytes >= repackShare * size) {
                 repack.add(p.getKey());
             } else if (usedCount < p.getValue().size()) {
-                packsWithUnused++;
-                bytesUnused += unusedBytes;
+                keptWithUnused.add(p.getKey());
             }
         }
+        // only packs that no current index file names are unindexed: a pack that only superseded files name was
+        // dropped from the index by a prune that did not get to delete it (and every backup that may still use
+        // it holds a lock, so nothing is deleted while it runs, and names its chunks again before it commits)
         Set<PackId> unindexed = new HashSet<>(listed.keySet());
         unindexed.removeAll(indexed.keySet());
-        for (IndexFile f : read.values()) { // superseded files still name packs that may be in use by nobody...
-            unindexed.removeAll(f.packs().keySet()); // ...but be conservative: only packs no index file names
-        }
         Set<PackId> wholly = Set.copyOf(garbage);
         Set<PackId> rewrite = Set.copyOf(repack);
-        // what rewriting copies: each used chunk once, and none that a kept pack holds as well
+        // what rewriting copies: each used chunk once, and none that a kept pack holds as well (that copy is
+        // then the one that counts)
         Map<ChunkId, Copy> copies = new LinkedHashMap<>();
         for (PackId p : repack) {
             for (PackEntry e : indexed.get(p).values()) {
-                if (used.contains(e.id())) {
+                if (p.equals(owner.get(e.id()))) {
                     copies.putIfAbsent(e.id(), new Copy(p, e));
                 }
             }
@@ -300,13 +330,33 @@ public final class Pruner {
         if (!copies.isEmpty()) {
             for (Map.Entry<PackId, Map<ChunkId, PackEntry>> p : indexed.entrySet()) {
                 if (!garbage.contains(p.getKey()) && !rewrite.contains(p.getKey())) {
-                    p.getValue().keySet().forEach(copies::remove);
+                    for (ChunkId id : p.getValue().keySet()) {
+                        if (copies.remove(id) != null) {
+                            owner.put(id, p.getKey());
+                        }
+                    }
                 }
             }
         }
+        // unused bytes that stay in kept packs below the threshold (duplicate copies included)
+        int packsWithUnused = 0;
+        long bytesUnused = 0;
+        for (PackId p : keptWithUnused) {
+            long unusedBytes = 0;
+            for (PackEntry e : indexed.get(p).values()) {
+                if (!p.equals(owner.get(e.id()))) {
+                    unusedBytes += e.length();
+                }
+            }
+            if (unusedBytes > 0) {
+                packsWithUnused++;
+                bytesUnused += unusedBytes;
+            }
+        }
         long bytesToCopy = copies.values().stream().mapToLong(c -> c.entry().length()).sum();
-        boolean replaceIndex = !read.isEmpty() && (!garbage.isEmpty() || !repack.isEmpty() || read.size() > 1);
-        int replaced = replaceIndex ? read.size() : 0;
+        boolean replaceIndex = !read.isEmpty() && (!garbage.isEmpty() || !repack.isEmpty() || read.size() > 1
+                || duplicateCopies > 0 || !damagedSuperseded.isEmpty());
+        int replaced = replaceIndex ? read.size() + damagedSuperseded.size() : 0;
         if (dryRun) {
             Set<PackId> deletable = new HashSet<>(garbage);
             deletable.addAll(repack);
@@ -318,7 +368,7 @@ public final class Pruner {
             return new Result(snaps.size(), listed.size(), bytesBefore, defer ? 0 : deletable.size(),
                     defer ? 0 : deletableBytes, repack.size(), bytesToCopy, defer ? deletable.size() : 0,
                     defer ? deletableBytes : 0, why[0], why[1], why[2], 0, replaced, locks.stale(), 0,
-                    locks.running(), packsWithUnused, bytesUnused, repackShare, true);
+                    locks.running(), packsWithUnused, bytesUnused, repackShare, true, duplicateCopies, duplicateBytes);
         }
 
         // copy used chunks out of packs worth repacking
@@ -338,17 +388,38 @@ public final class Pruner {
         garbage.addAll(repack);
         repo.flush();
 
-        // 3. one index file for every kept pack, replacing the ones read
+        // 3. one index file for every kept pack, replacing the ones read; it names each chunk once: the copy that
+        // counts for used chunks, the first one met for unused ones
         Map<PackId, List<PackEntry>> kept = new LinkedHashMap<>();
+        ChunkIdSet named = new ChunkIdSet();
         indexed.forEach((p, es) -> {
             if (!garbage.contains(p)) {
-                kept.put(p, new ArrayList<>(es.values()));
+                List<PackEntry> entries = new ArrayList<>();
+                for (PackEntry e : es.values()) {
+                    if (p.equals(owner.get(e.id()))) {
+                        entries.add(e);
+                        named.add(e.id());
+                    }
+                }
+                kept.put(p, entries);
+            }
+        });
+        indexed.forEach((p, es) -> {
+            if (!garbage.contains(p)) {
+                for (PackEntry e : es.values()) {
+                    if (!used.contains(e.id()) && named.add(e.id())) {
+                        kept.get(p).add(e);
+                    }
+                }
             }
         });
         if (replaceIndex) {
-            List<String> supersedes = read.keySet().stream().map(n -> n.substring(IndexFile.PREFIX.length())).toList();
+            Set<String> replacedNames = new java.util.LinkedHashSet<>(read.keySet());
+            replacedNames.addAll(damagedSuperseded);
+            List<String> supersedes = replacedNames.stream().map(n -> n.substring(IndexFile.PREFIX.length()))
+                    .toList();
             repo.storeIndexFile(new IndexFile(supersedes, kept));
-            for (String n : read.keySet()) {
+            for (String n : replacedNames) {
                 store.delete(n);
             }
         }
@@ -366,14 +437,17 @@ public final class Pruner {
             int[] why = reasons(deletable, wholly, rewrite, unindexed);
             return new Result(snaps.size(), listed.size(), bytesBefore, 0, 0, repack.size(), rewritten,
                     deletable.size(), deletableBytes, why[0], why[1], why[2], 0, replaced, locksRemoved, 0, running,
-                    packsWithUnused, bytesUnused, repackShare, false);
+                    packsWithUnused, bytesUnused, repackShare, false, duplicateCopies, duplicateBytes);
         }
 
         // 5. look again: whatever is indexed now stays; snapshots stored meanwhile keep what they use
         int planned = deletable.size();
         progress.phase("checking for new snapshots", 0, "snapshots");
         ChunkIndex now2 = new ChunkIndex();
-        for (IndexFile f : IndexFile.current(repo.readIndexFiles(null)).values()) {
+        List<RepositoryException> againErrors = new ArrayList<>();
+        Map<String, IndexFile> readAgain = repo.readIndexFiles(againErrors);
+        refuseIncompleteIndex(readAgain, againErrors); // it may name packs: delete nothing
+        for (IndexFile f : IndexFile.current(readAgain).values()) {
             f.packs().forEach((p, es) -> {
                 deletable.remove(p);
                 es.forEach(e -> now2.add(p, e));
@@ -385,7 +459,7 @@ public final class Pruner {
         seenTrees.clear(); // new snapshots' trees must be walked against the new index
         Map<PackId, List<PackEntry>> again = new LinkedHashMap<>();
         ChunkIdSet namedAgain = new ChunkIdSet();
-        for (Snapshots.Stored s : snapshots.list()) {
+        for (Snapshots.Stored s : snapshots.readAll().requireAllReadable("prune", Set.of())) {
             if (seen.contains(s.id())) {
                 continue;
             }
@@ -421,7 +495,73 @@ public final class Pruner {
         int[] why = reasons(deletable, wholly, rewrite, unindexed);
         return new Result(snaps.size(), listed.size(), bytesBefore, deletable.size(), deletedBytes, repack.size(),
                 rewritten, 0, 0, why[0], why[1], why[2], planned - deletable.size(), replaced, locksRemoved,
-                namedAgain.size(), List.of(), packsWithUnused, bytesUnused, repackShare, false);
+                namedAgain.size(), List.of(), packsWithUnused, bytesUnused, repackShare, false, duplicateCopies,
+                duplicateBytes);
+    }
+
+    /**
+     * Refuses to go on while an index file that nothing replaces cannot be read: the packs it names would look
+     * unindexed, and prune would delete chunks that snapshots use.
+     */
+    private static void refuseIncompleteIndex(Map<String, IndexFile> read, List<RepositoryException> errors)
+            throws RepositoryException {
+        for (RepositoryException e : errors) {
+            if (!(e instanceof RepositoryException.Damaged)) {
+                throw e;
+            }
+        }
+        List<RepositoryException> damage = IndexFile.unreplacedDamage(read, errors);
+        if (!damage.isEmpty()) {
+            throw new RepositoryException("prune refuses to run: " + IndexFile.describeDamage(damage)
+                    + ", so it cannot tell which packs hold chunks that snapshots use; run 'ferry repair index' "
+                    + "to rebuild the index from the packs, then prune again");
+        }
+    }
+
+    /**
+     * For each used chunk, the pack whose copy counts. A chunk only one pack holds is there; of several copies,
+     * the one in a pack that holds a used chunk no other pack holds (a pack that stays anyway) is preferred, else
+     * the one in the pack with the largest share of used bytes, so that the fewest packs are kept or rewritten.
+     * Ties go to the lowest pack id, so a dry run and the real run choose alike.
+     */
+    private static Map<ChunkId, PackId> chooseCopies(Map<PackId, Map<ChunkId, PackEntry>> indexed,
+                                                     Map<PackId, Long> listed, ChunkIdSet used) {
+        Map<ChunkId, PackId> owner = new HashMap<>();
+        Map<ChunkId, List<PackId>> holders = new HashMap<>();
+        Map<PackId, Long> usedBytes = new HashMap<>();
+        for (Map.Entry<PackId, Map<ChunkId, PackEntry>> p : indexed.entrySet()) {
+            for (PackEntry e : p.getValue().values()) {
+                if (!used.contains(e.id())) {
+                    continue;
+                }
+                usedBytes.merge(p.getKey(), (long) e.length(), Long::sum);
+                PackId first = owner.putIfAbsent(e.id(), p.getKey());
+                if (first != null) {
+                    holders.computeIfAbsent(e.id(), k -> new ArrayList<>(List.of(first))).add(p.getKey());
+                }
+            }
+        }
+        if (holders.isEmpty()) {
+            return owner;
+        }
+        Set<PackId> anchored = new HashSet<>();
+        owner.forEach((id, p) -> {
+            if (!holders.containsKey(id)) {
+                anchored.add(p);
+            }
+        });
+        java.util.Comparator<PackId> better = java.util.Comparator
+                .comparing((PackId p) -> !anchored.contains(p))
+                .thenComparing(p -> -(double) usedBytes.getOrDefault(p, 0L) / Math.max(1L, listed.getOrDefault(p, 1L)))
+                .thenComparing(java.util.Comparator.naturalOrder());
+        List<ChunkId> ids = new ArrayList<>(holders.keySet());
+        ids.sort(null);
+        for (ChunkId id : ids) {
+            PackId chosen = holders.get(id).stream().min(better).orElseThrow();
+            owner.put(id, chosen);
+            anchored.add(chosen);
+        }
+        return owner;
     }
 
     /** How many of {@code packs} are wholly unused, rewritten, and in no index. */

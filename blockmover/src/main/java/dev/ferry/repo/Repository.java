@@ -56,6 +56,7 @@ public final class Repository implements AutoCloseable {
     private final Envelope envelope = new Envelope(DEFAULT_ZSTD_LEVEL);
     private final ChunkIndex index = new ChunkIndex();
     private int indexFileCount;
+    private List<RepositoryException> indexDamage = List.of(); // guarded by this
 
     // writer state. Lock order: packLock before this. `this` guards index, pending, unindexed, knownIndexFiles.
     private final Object packLock = new Object();
@@ -237,9 +238,26 @@ public final class Repository implements AutoCloseable {
         return null;
     }
 
-    /** Reads and merges every index file. Index files superseded by another index file are skipped. */
+    /**
+     * Reads and merges every index file. Index files superseded by another index file are skipped. A damaged
+     * index file is reported (a warning naming it and the cause) and the rest is read: the chunks of intact files
+     * stay readable, and {@link #indexDamage()} says that the index is known to be incomplete until
+     * {@code ferry repair index} rebuilds it. A damaged file that a readable one supersedes is no loss.
+     */
     public void loadIndex() throws IOException {
-        Map<String, IndexFile> files = IndexFile.current(readIndexFiles(null));
+        List<RepositoryException> errors = new ArrayList<>();
+        Map<String, IndexFile> read = readIndexFiles(errors);
+        for (RepositoryException e : errors) {
+            if (!(e instanceof RepositoryException.Damaged)) {
+                throw e; // a failed read is not damage: going on would only hide it
+            }
+        }
+        Map<String, IndexFile> files = IndexFile.current(read);
+        List<RepositoryException> damage = IndexFile.unreplacedDamage(read, errors);
+        for (RepositoryException e : damage) {
+            log.warn("index file damaged, its chunks cannot be found until 'ferry repair index' runs: {}",
+                    e.getMessage());
+        }
         synchronized (this) {
             for (IndexFile f : files.values()) {
                 for (Map.Entry<PackId, List<PackEntry>> p : f.packs().entrySet()) {
@@ -250,8 +268,33 @@ public final class Repository implements AutoCloseable {
             }
             indexFileCount = files.size();
             knownIndexFiles.addAll(files.keySet());
+            for (RepositoryException e : errors) { // seen, though unreadable: not another writer's new file
+                knownIndexFiles.add(((RepositoryException.Damaged) e).objectName());
+            }
+            indexDamage = List.copyOf(damage);
         }
         log.debug("loaded {} index files: {} chunks in {} packs", files.size(), index.size(), index.packCount());
+    }
+
+    /**
+     * The index files that could not be read when the index was loaded (and no readable file replaces): while
+     * there are any, the index is known to be incomplete.
+     */
+    public synchronized List<RepositoryException> indexDamage() {
+        return indexDamage;
+    }
+
+    /**
+     * The error for a chunk the index lacks; {@code what} names it ("chunk 1a2b3c4d of block 7"). When index
+     * files could not be read, it names them and says how to rebuild the index.
+     */
+    public RepositoryException notIndexed(String what) {
+        List<RepositoryException> damage = indexDamage();
+        if (damage.isEmpty()) {
+            return new RepositoryException(what + " is in no index file: the repository is damaged (run 'ferry verify')");
+        }
+        return new RepositoryException(what + " is in no readable index file; " + IndexFile.describeDamage(damage)
+                + ": run 'ferry repair index' to rebuild the index from the packs");
     }
 
     /**
@@ -759,8 +802,8 @@ public final class Repository implements AutoCloseable {
                         rewritten = true;
                         break;
                     }
-                } catch (NoSuchObjectException gone) {
-                    rewritten = true;
+                } catch (NoSuchObjectException | RepositoryException.Damaged gone) {
+                    rewritten = true; // read the index again, and name again whatever it lacks
                     break;
                 }
                 synchronized (this) {
@@ -772,7 +815,8 @@ public final class Repository implements AutoCloseable {
             return 0;
         }
         ChunkIndex now = new ChunkIndex();
-        Map<String, IndexFile> current = IndexFile.current(readIndexFiles(null));
+        // a damaged index file only makes more chunks look missing here, and those are named again: no harm
+        Map<String, IndexFile> current = IndexFile.current(readIndexFiles(new ArrayList<>()));
         for (IndexFile f : current.values()) {
             f.packs().forEach((p, es) -> es.forEach(e -> now.add(p, e)));
         }
@@ -809,8 +853,7 @@ public final class Repository implements AutoCloseable {
 
     /** Reads a chunk and checks it: authentication, decompression, and its id against its content. */
     public byte[] load(ChunkId id) throws IOException {
-        ChunkIndex.Location loc = lookup(id).orElseThrow(() -> new RepositoryException(
-                "chunk " + id.shortHex() + " is not in the repository index"));
+        ChunkIndex.Location loc = lookup(id).orElseThrow(() -> notIndexed("chunk " + id.shortHex()));
         String name = loc.pack().objectName();
         byte[] sealed = store.getRange(name, loc.entry().offset(), loc.entry().length());
         return openChunk(name, loc.entry(), sealed, 0);

@@ -22,7 +22,9 @@ import java.util.function.Consumer;
 /**
  * Checks a repository. Structure: key slots parse and match their names, every index file decrypts and
  * matches its name, every pack an index names exists, and its header lists each indexed chunk at the indexed
- * place. With {@code readData}: every pack is downloaded, checked against its SHA-256 name, and every chunk
+ * place. Packs no index names have their headers read: those holding chunks snapshots use are errors (an
+ * index file was lost or damaged: {@link IndexRepair} indexes them again), the others are leftovers of
+ * interrupted backups. With {@code readData}: every pack is downloaded, checked against its SHA-256 name, and every chunk
  * is decrypted, decompressed and re-hashed against its id.
  *
  * <p>Progress goes two ways: short messages naming each step (for {@code -v}), and a {@link ProgressListener} that
@@ -98,7 +100,16 @@ public final class Verifier {
         List<RepositoryException> indexErrors = new ArrayList<>();
         Map<String, IndexFile> indexFiles = repo.readIndexFiles(indexErrors);
         listener.advance(indexFiles.size() + indexErrors.size());
-        indexErrors.forEach(e -> errors.add(e.getMessage()));
+        List<RepositoryException> lost = IndexFile.unreplacedDamage(indexFiles, indexErrors);
+        for (RepositoryException e : indexErrors) {
+            if (lost.contains(e)) {
+                errors.add(e.getMessage() + " (its chunks cannot be found; 'ferry repair index' rebuilds the index "
+                        + "from the packs)");
+            } else {
+                warnings.add(e.getMessage() + " (superseded by a readable index file, so nothing is lost; prune "
+                        + "removes it)");
+            }
+        }
         Map<PackId, Map<ChunkId, PackEntry>> expected = new TreeMap<>();
         // distinct chunks: concurrent writers may each have stored the same chunk in a pack of their own
         ChunkIndex distinct = new ChunkIndex();
@@ -112,19 +123,6 @@ public final class Verifier {
             }
         }
 
-        progress.accept("checking snapshots");
-        List<RepositoryException> snapErrors = new ArrayList<>();
-        listener.phase("reading snapshot objects", 0, "snapshots");
-        List<Snapshots.Stored> snaps = new Snapshots(repo).list(snapErrors);
-        listener.advance(snaps.size() + snapErrors.size());
-        snapErrors.forEach(e -> errors.add(e.getMessage()));
-        int snapshotCount = snaps.size() + snapErrors.size();
-        listener.phase("checking snapshots", snaps.size(), "snapshots");
-        for (Snapshots.Stored s : snaps) {
-            checkSnapshot(s, distinct, errors);
-            listener.advance(1);
-        }
-
         progress.accept("listing packs");
         Map<PackId, Long> stored = new HashMap<>();
         for (StoreObject o : store.list("data/")) {
@@ -135,10 +133,56 @@ public final class Verifier {
                 stored.put(id, o.size());
             }
         }
-        for (PackId id : stored.keySet()) {
+        // packs no index names: their headers say whether snapshots need their chunks (an index file that was
+        // lost or damaged) or nothing does (a backup killed before it wrote its index)
+        List<PackId> unindexedPacks = new ArrayList<>();
+        for (PackId id : new TreeMap<>(stored).keySet()) {
             if (!expected.containsKey(id)) {
-                warnings.add(id.objectName() + ": pack is in no index (left by an interrupted backup?); "
-                        + "its chunks are not used and prune will remove it");
+                unindexedPacks.add(id);
+            }
+        }
+        ChunkIndex orphans = new ChunkIndex();
+        java.util.Set<PackId> headerRead = new java.util.HashSet<>();
+        for (PackId id : unindexedPacks) {
+            String name = id.objectName();
+            try {
+                for (PackEntry e : Pack.readHeader(name, stored.get(id), (off, len) -> store.getRange(name, off, len),
+                        repo.masterKey().aead())) {
+                    orphans.add(id, e);
+                }
+                headerRead.add(id);
+            } catch (NoSuchObjectException e) {
+                // deleted meanwhile (a prune): nothing to say about it
+            } catch (RepositoryException | java.io.EOFException e) {
+                warnings.add(name + ": pack is in no index and its header cannot be read (" + e.getMessage()
+                        + "); prune will remove it");
+            }
+        }
+
+        progress.accept("checking snapshots");
+        List<RepositoryException> snapErrors = new ArrayList<>();
+        listener.phase("reading snapshot objects", 0, "snapshots");
+        List<Snapshots.Stored> snaps = new Snapshots(repo).list(snapErrors);
+        listener.advance(snaps.size() + snapErrors.size());
+        snapErrors.forEach(e -> errors.add(e.getMessage()));
+        int snapshotCount = snaps.size() + snapErrors.size();
+        listener.phase("checking snapshots", snaps.size(), "snapshots");
+        java.util.Set<PackId> needed = new java.util.HashSet<>();
+        Lookup lookup = new Lookup(distinct, orphans, needed);
+        for (Snapshots.Stored s : snaps) {
+            checkSnapshot(s, lookup, errors);
+            listener.advance(1);
+        }
+        for (PackId id : unindexedPacks) {
+            if (needed.contains(id)) {
+                errors.add(id.objectName() + ": pack is in no index, but snapshots use its chunks: run 'ferry "
+                        + "repair index' to index it again");
+            } else if (headerRead.contains(id) && !lost.isEmpty()) {
+                warnings.add(id.objectName() + ": pack is in no readable index (a damaged index file may have named "
+                        + "it: 'ferry repair index' indexes it again); no snapshot needs its chunks from it");
+            } else if (headerRead.contains(id)) {
+                warnings.add(id.objectName() + ": pack is in no index and no snapshot uses its chunks (left by an "
+                        + "interrupted backup); prune will remove it");
             }
         }
 
@@ -192,7 +236,7 @@ public final class Verifier {
      * Checks that a snapshot's manifest is consistent and that every chunk it uses (pages and blocks) is
      * indexed; pages are read and authenticated, data chunks are checked with the packs.
      */
-    private void checkSnapshot(Snapshots.Stored s, ChunkIndex index, List<String> errors) throws IOException {
+    private void checkSnapshot(Snapshots.Stored s, Lookup index, List<String> errors) throws IOException {
         String name = Snapshots.PREFIX + s.id();
         if (Snapshot.KIND_FILES.equals(s.snapshot().kind())) {
             checkFilesSnapshot(s, index, errors);
@@ -247,6 +291,26 @@ public final class Verifier {
         }
     }
 
+    /**
+     * Finds chunks for the snapshot checks: in the index, else in the headers of packs no index names, which
+     * are then {@code needed} (the pack's error says so once, instead of an error per chunk).
+     */
+    private record Lookup(ChunkIndex index, ChunkIndex orphans, java.util.Set<PackId> needed) {
+        java.util.Optional<ChunkIndex.Location> lookup(ChunkId id) {
+            var loc = index.lookup(id);
+            if (loc.isPresent()) {
+                return loc;
+            }
+            loc = orphans.lookup(id);
+            loc.ifPresent(l -> needed.add(l.pack()));
+            return loc;
+        }
+
+        boolean contains(ChunkId id) {
+            return lookup(id).isPresent();
+        }
+    }
+
     /** Reads and opens the chunk at {@code loc}, a location from the index this verify built. */
     private byte[] readIndexed(ChunkIndex.Location loc) throws IOException {
         String pack = loc.pack().objectName();
@@ -258,7 +322,7 @@ public final class Verifier {
      * Checks a files snapshot: every tree it reaches is indexed, decrypts and parses, and every content chunk of
      * its files is indexed (the chunks themselves are checked with the packs). Trees are walked once per verify.
      */
-    private void checkFilesSnapshot(Snapshots.Stored s, ChunkIndex index, List<String> errors) throws IOException {
+    private void checkFilesSnapshot(Snapshots.Stored s, Lookup index, List<String> errors) throws IOException {
         String name = Snapshots.PREFIX + s.id();
         String root = s.snapshot().tree();
         if (root == null || !root.matches("[0-9a-f]{64}")) {

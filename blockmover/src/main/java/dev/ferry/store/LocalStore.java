@@ -9,11 +9,13 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
+import java.nio.file.LinkOption;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
@@ -42,6 +44,65 @@ public final class LocalStore implements Store {
 
     public Path root() {
         return root;
+    }
+
+    @Override
+    public boolean contains(Path path) throws IOException {
+        Path real = resolveLinks(path);
+        if (real.startsWith(resolveLinks(root))) {
+            return true;
+        }
+        // another name of a repository file: writing through it would change the object in place
+        if (Files.isRegularFile(real, LinkOption.NOFOLLOW_LINKS)
+                && ((Number) Files.getAttribute(real, "unix:nlink", LinkOption.NOFOLLOW_LINKS)).intValue() > 1) {
+            Object key = Files.readAttributes(real, BasicFileAttributes.class).fileKey();
+            if (key != null && Files.isDirectory(root)) {
+                try (Stream<Path> files = Files.walk(root)) {
+                    return files.anyMatch(f -> {
+                        try {
+                            return Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)
+                                    && key.equals(Files.readAttributes(f, BasicFileAttributes.class,
+                                            LinkOption.NOFOLLOW_LINKS).fileKey());
+                        } catch (IOException e) {
+                            return false;
+                        }
+                    });
+                }
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public boolean isInside(Path dir) throws IOException {
+        return resolveLinks(root).startsWith(resolveLinks(dir));
+    }
+
+    /**
+     * The absolute path {@code path} names once every symbolic link in it is resolved: the real path of its
+     * existing part, the rest appended; a dangling symbolic link is followed to where a file created through it
+     * would be.
+     */
+    static Path resolveLinks(Path path) throws IOException {
+        return resolveLinks(path.toAbsolutePath(), 0);
+    }
+
+    private static Path resolveLinks(Path p, int links) throws IOException {
+        if (links > 40) {
+            throw new IOException("cannot resolve " + p + ": too many levels of symbolic links");
+        }
+        if (Files.exists(p)) {
+            return p.toRealPath();
+        }
+        Path parent = p.getParent();
+        if (Files.isSymbolicLink(p)) {
+            Path to = Files.readSymbolicLink(p);
+            return resolveLinks(parent == null ? to.toAbsolutePath() : parent.resolve(to), links + 1);
+        }
+        if (parent == null || p.getFileName() == null) {
+            return p.normalize();
+        }
+        return resolveLinks(parent, links).resolve(p.getFileName()).normalize();
     }
 
     @Override

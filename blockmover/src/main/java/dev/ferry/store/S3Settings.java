@@ -27,15 +27,25 @@ import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
  * @param caFile              PEM file of the CA certificates to trust instead of the JVM defaults, or {@code null}
  * @param partSize            size in bytes of multipart upload parts, and the size above which uploads are
  *                            multipart; between 5 MiB and 5 GiB
- * @param maxAttempts         how many times a request is tried before giving up (first try included), 1 to
- *                            {@value #MAX_MAX_ATTEMPTS}
- * @param timeout             the longest one request may take, all its attempts and the pauses between them
- *                            included; a request that carries data gets {@link S3Store#TRANSFER_ALLOWANCE_PER_MIB}
- *                            more per MiB it carries. Positive, at most {@link #MAX_TIMEOUT}
+ * @param maxAttempts         the most times a request is tried (first try included), 1 to
+ *                            {@value #MAX_MAX_ATTEMPTS}; by default so many that {@code retryTimeout} is what ends
+ *                            the retries
+ * @param timeout             the longest one attempt of a request may take; an attempt that carries data gets
+ *                            {@link S3Store#TRANSFER_ALLOWANCE_PER_MIB} more per MiB it carries. Positive, at most
+ *                            {@link #MAX_TIMEOUT}
  * @param attemptTimeout      how long one attempt may go without progress before it is abandoned (and retried if
- *                            attempts and time remain): to connect, to complete the TLS handshake, between two
+ *                            the retry budget allows): to connect, to complete the TLS handshake, between two
  *                            pieces of data sent or received, and for the answer. Positive; a value above
  *                            {@code timeout} is lowered to it
+ * @param retryTimeout        the retry budget: how long after its first failed attempt a request is still tried
+ *                            again, when what failed may pass (no connection, no answer, an answer cut short,
+ *                            throttling, a server error). No attempt starts later than that. Zero for no retries,
+ *                            at most {@link #MAX_TIMEOUT}
+ * @param retryBackoff        the pause after the first failed attempt; each further pause doubles, up to
+ *                            {@code maxRetryBackoff}, and is drawn at random between half that and that (jitter).
+ *                            Positive
+ * @param maxRetryBackoff     the longest pause between two attempts; at least {@code retryBackoff}, at most
+ *                            {@link #MAX_TIMEOUT}
  * @param credentialsProvider credentials to sign requests with, or {@code null} for the SDK's default chain
  *                            (environment, profile files, container and instance roles, web identity)
  */
@@ -50,6 +60,9 @@ public record S3Settings(
         int maxAttempts,
         Duration timeout,
         Duration attemptTimeout,
+        Duration retryTimeout,
+        Duration retryBackoff,
+        Duration maxRetryBackoff,
         AwsCredentialsProvider credentialsProvider) {
 
     /** One mebibyte. */
@@ -60,12 +73,21 @@ public record S3Settings(
     public static final long MIN_PART_SIZE = 5 * MIB;
     /** Largest part size S3 accepts. */
     public static final long MAX_PART_SIZE = 5L * 1024 * MIB;
-    /** Default number of attempts per request. */
-    public static final int DEFAULT_MAX_ATTEMPTS = 8;
+    /**
+     * Default most attempts per request: more than the default retry budget ever makes (about 35 when every
+     * attempt fails at once), so that the budget is what ends the retries.
+     */
+    public static final int DEFAULT_MAX_ATTEMPTS = 100;
     /** Largest number of attempts per request accepted. */
-    public static final int MAX_MAX_ATTEMPTS = 100;
-    /** Default time limit of one request, all attempts included: 2 minutes. */
+    public static final int MAX_MAX_ATTEMPTS = 10_000;
+    /** Default time limit of one attempt: 2 minutes (plus the allowance for the data it carries). */
     public static final Duration DEFAULT_TIMEOUT = Duration.ofMinutes(2);
+    /** Default retry budget: 15 minutes after the first failed attempt of a request. */
+    public static final Duration DEFAULT_RETRY_TIMEOUT = Duration.ofMinutes(15);
+    /** Default pause after the first failed attempt: half a second. */
+    public static final Duration DEFAULT_RETRY_BACKOFF = Duration.ofMillis(500);
+    /** Default longest pause between two attempts: 30 seconds. */
+    public static final Duration DEFAULT_MAX_RETRY_BACKOFF = Duration.ofSeconds(30);
     /** Default time an attempt may go without progress: 60 seconds. */
     public static final Duration DEFAULT_ATTEMPT_TIMEOUT = Duration.ofSeconds(60);
     /** Largest time limit accepted for a request or an attempt: a day. */
@@ -106,7 +128,20 @@ public record S3Settings(
         attemptTimeout = attemptTimeout == null ? DEFAULT_ATTEMPT_TIMEOUT : attemptTimeout;
         checkTimeout("S3 attempt timeout", attemptTimeout);
         if (attemptTimeout.compareTo(timeout) > 0) {
-            attemptTimeout = timeout; // an attempt cannot outlast its request
+            attemptTimeout = timeout; // an attempt cannot go longer without progress than it may take in all
+        }
+        retryTimeout = retryTimeout == null ? DEFAULT_RETRY_TIMEOUT : retryTimeout;
+        if (retryTimeout.isNegative() || retryTimeout.compareTo(MAX_TIMEOUT) > 0) {
+            throw new IllegalArgumentException("S3 retry timeout must be between 0 and " + MAX_TIMEOUT.toHours()
+                    + " hours, got " + seconds(retryTimeout));
+        }
+        retryBackoff = retryBackoff == null ? DEFAULT_RETRY_BACKOFF : retryBackoff;
+        checkTimeout("S3 retry backoff", retryBackoff);
+        maxRetryBackoff = maxRetryBackoff == null ? DEFAULT_MAX_RETRY_BACKOFF : maxRetryBackoff;
+        checkTimeout("S3 longest retry backoff", maxRetryBackoff);
+        if (maxRetryBackoff.compareTo(retryBackoff) < 0) {
+            throw new IllegalArgumentException("S3 longest retry backoff (" + seconds(maxRetryBackoff)
+                    + ") must not be shorter than the first one (" + seconds(retryBackoff) + ")");
         }
     }
 
@@ -140,6 +175,8 @@ public record S3Settings(
                 .maxAttempts(maxAttempts)
                 .timeout(timeout)
                 .attemptTimeout(attemptTimeout)
+                .retryTimeout(retryTimeout)
+                .retryBackoff(retryBackoff, maxRetryBackoff)
                 .credentialsProvider(credentialsProvider);
     }
 
@@ -161,10 +198,11 @@ public record S3Settings(
      *   <li>path-style addressing: {@code FERRY_S3_PATH_STYLE=true|false}; by default on when a custom endpoint is
      *       set, off otherwise;</li>
      *   <li>CA bundle: {@code FERRY_S3_CA_FILE}, else {@code AWS_CA_BUNDLE};</li>
-     *   <li>time limits, in seconds (decimals allowed): {@code FERRY_S3_TIMEOUT} for one request with all its
-     *       attempts (default 120), {@code FERRY_S3_ATTEMPT_TIMEOUT} for an attempt without progress (default 60,
-     *       at most the request's limit);</li>
-     *   <li>attempts per request: {@code FERRY_S3_MAX_ATTEMPTS} (default 8).</li>
+     *   <li>time limits, in seconds (decimals allowed): {@code FERRY_S3_TIMEOUT} for one attempt (default 120),
+     *       {@code FERRY_S3_ATTEMPT_TIMEOUT} for an attempt without progress (default 60, at most the attempt's
+     *       limit), {@code FERRY_S3_RETRY_TIMEOUT} for the retries of a request after its first failure (default
+     *       900; 0 for none);</li>
+     *   <li>most attempts per request: {@code FERRY_S3_MAX_ATTEMPTS} (default 100).</li>
      * </ul>
      * Empty variables count as unset. Credentials come from the SDK's default chain.
      *
@@ -228,6 +266,11 @@ public record S3Settings(
         String attemptTimeout = value(env, "FERRY_S3_ATTEMPT_TIMEOUT");
         if (attemptTimeout != null) {
             builder.attemptTimeout(parseSeconds(attemptTimeout, "FERRY_S3_ATTEMPT_TIMEOUT"));
+        }
+        String retryTimeout = value(env, "FERRY_S3_RETRY_TIMEOUT");
+        if (retryTimeout != null) {
+            builder.retryTimeout(retryTimeout.matches("0+(\\.0{1,3})?") ? Duration.ZERO
+                    : parseSeconds(retryTimeout, "FERRY_S3_RETRY_TIMEOUT"));
         }
         String attempts = value(env, "FERRY_S3_MAX_ATTEMPTS");
         if (attempts != null) {
@@ -334,6 +377,8 @@ public record S3Settings(
                 + ", maxAttempts=" + maxAttempts
                 + ", timeout=" + seconds(timeout)
                 + ", attemptTimeout=" + seconds(attemptTimeout)
+                + ", retryTimeout=" + seconds(retryTimeout)
+                + ", retryBackoff=" + seconds(retryBackoff) + ".." + seconds(maxRetryBackoff)
                 + (credentialsProvider == null ? "" : ", credentials=" + credentialsProvider.getClass().getSimpleName())
                 + "]";
     }
@@ -350,6 +395,9 @@ public record S3Settings(
         private int maxAttempts = DEFAULT_MAX_ATTEMPTS;
         private Duration timeout = DEFAULT_TIMEOUT;
         private Duration attemptTimeout;
+        private Duration retryTimeout = DEFAULT_RETRY_TIMEOUT;
+        private Duration retryBackoff = DEFAULT_RETRY_BACKOFF;
+        private Duration maxRetryBackoff = DEFAULT_MAX_RETRY_BACKOFF;
         private AwsCredentialsProvider credentialsProvider;
 
         private Builder(String bucket) {
@@ -392,13 +440,13 @@ public record S3Settings(
             return this;
         }
 
-        /** Attempts per request, first try included, 1 to 100. Default: 8. */
+        /** Most attempts per request, first try included, 1 to 10,000. Default: 100. */
         public Builder maxAttempts(int maxAttempts) {
             this.maxAttempts = maxAttempts;
             return this;
         }
 
-        /** Time limit of one request, all attempts included. Default: 2 minutes. */
+        /** Time limit of one attempt (plus the allowance for the data it carries). Default: 2 minutes. */
         public Builder timeout(Duration timeout) {
             this.timeout = timeout;
             return this;
@@ -413,6 +461,25 @@ public record S3Settings(
             return this;
         }
 
+        /**
+         * How long after its first failed attempt a request is still retried; zero for no retries. Default:
+         * 15 minutes.
+         */
+        public Builder retryTimeout(Duration retryTimeout) {
+            this.retryTimeout = retryTimeout;
+            return this;
+        }
+
+        /**
+         * The pause after the first failed attempt, and the longest pause, which the pauses double up to.
+         * Default: 0.5 s and 30 s.
+         */
+        public Builder retryBackoff(Duration first, Duration longest) {
+            this.retryBackoff = first;
+            this.maxRetryBackoff = longest;
+            return this;
+        }
+
         /** Credentials, or {@code null} for the SDK's default chain. Default: {@code null}. */
         public Builder credentialsProvider(AwsCredentialsProvider credentialsProvider) {
             this.credentialsProvider = credentialsProvider;
@@ -422,7 +489,7 @@ public record S3Settings(
         /** Validated settings; {@link IllegalArgumentException} if a value is invalid. */
         public S3Settings build() {
             return new S3Settings(bucket, prefix, endpoint, region, pathStyle, caFile, partSize, maxAttempts,
-                    timeout, attemptTimeout, credentialsProvider);
+                    timeout, attemptTimeout, retryTimeout, retryBackoff, maxRetryBackoff, credentialsProvider);
         }
     }
 }

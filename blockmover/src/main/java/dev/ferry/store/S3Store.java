@@ -33,11 +33,15 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -67,7 +71,6 @@ import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.exception.ApiCallAttemptTimeoutException;
 import software.amazon.awssdk.core.exception.ApiCallTimeoutException;
-import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.core.interceptor.Context;
 import software.amazon.awssdk.core.interceptor.ExecutionAttribute;
 import software.amazon.awssdk.core.interceptor.ExecutionAttributes;
@@ -103,9 +106,20 @@ import software.amazon.awssdk.services.s3.model.UploadPartResponse;
  * SDK's newer flexible checksums are only used where an operation requires them, as many S3-compatible services do
  * not support them.
  *
- * <p>Requests are retried with exponential backoff and jitter on throttling, server errors and I/O errors, up to
- * {@link S3Settings#maxAttempts()} attempts. All methods are safe to call from several threads at once. The S3
- * client is created on first use and released by {@link #close()}.
+ * <p>A request whose attempt fails in a way that may pass is tried again, patiently: no connection (refused,
+ * reset, unreachable), no answer or an answer that stops halfway (the attempt timeout), throttling (429,
+ * {@code SlowDown}...) and server errors (5xx). The pauses between attempts grow exponentially from
+ * {@link S3Settings#retryBackoff()} (0.5 s) to at most {@link S3Settings#maxRetryBackoff()} (30 s), each drawn at
+ * random between half that and that, and no attempt starts more than {@link S3Settings#retryTimeout()} (15
+ * minutes) after the request's first failure, nor beyond {@link S3Settings#maxAttempts()} attempts. Other
+ * failures (403, 404, a bad request, an untrusted certificate) end the request at once. Each pause is told at
+ * warning level: the operation, the object, what the attempt met, the pause, the attempt and the time waited of
+ * the budget. A read is retried whole: a GET of a range asks for the same range again. The retries are Ferry's,
+ * not the SDK's (whose own are off), so that they span minutes, are said, and end at once when the waiting thread
+ * is interrupted or the store is closed.
+ *
+ * <p>All methods are safe to call from several threads at once. The S3 client is created on first use and released
+ * by {@link #close()}, which ends the requests under way.
  *
  * <p>Every request has a bounded time, so that an endpoint that does not answer is an error, not a hang:
  * <ul>
@@ -115,17 +129,17 @@ import software.amazon.awssdk.services.s3.model.UploadPartResponse;
  *       progress rather than the clock, so an upload over a slow link is not cut off while it moves; for that, a
  *       body goes out in small pieces and the socket send buffer is kept to {@value #SEND_BUFFER_BYTES} bytes
  *       (the wait for the answer starts once the last piece is in that buffer);</li>
- *   <li>an attempt also has a wall-clock limit, as a backstop for an answer that trickles in: twice the attempt
- *       timeout, plus {@link #TRANSFER_ALLOWANCE_PER_MIB} per MiB the request carries;</li>
- *   <li>the whole request, all attempts and the pauses between them included, ends after
- *       {@link S3Settings#timeout()}, plus the same allowance per MiB it carries; a whole-object GET, whose size
- *       is known only once the answer begins, gets the allowance from then on;</li>
- *   <li>Ferry's own waits end with these limits (a few seconds later where the client is to end the request),
+ *   <li>an attempt also has a wall-clock limit, as a backstop for an answer that trickles in:
+ *       {@link S3Settings#timeout()}, plus {@link #TRANSFER_ALLOWANCE_PER_MIB} per MiB the request carries; a
+ *       whole-object GET, whose size is known only once the answer begins, gets the allowance from then on;</li>
+ *   <li>the whole request thus ends within two attempts' limits and the retry budget;</li>
+ *   <li>Ferry's own waits end with these limits (a few seconds later where the client is to end the attempt),
  *       cancelling the request.</li>
  * </ul>
- * A request that fails without an answer from S3 is reported with the endpoint, what its attempts met
- * (connection refused, no connection, no answer, a TLS failure...), how many attempts were made and in how long;
- * each failed attempt is logged at info level as it happens.
+ * A failed request is reported with the operation, the object and the cause: an error answer from S3 with its
+ * code and message; a request without an answer with the endpoint and what its attempts met (connection refused,
+ * no connection, no answer, an answer cut short, a TLS failure...); both with how many attempts were made in how
+ * long and why the retries stopped.
  */
 public final class S3Store implements Store {
 
@@ -175,9 +189,13 @@ public final class S3Store implements Store {
     private final Object clientLock = new Object();
     private S3AsyncClient client; // guarded by clientLock, created on first use
     private SdkAsyncHttpClient httpClient; // guarded by clientLock, created with the client
+    /** Ends attempts that go past their time limit, and pauses between attempts; created with the client. */
+    private ScheduledThreadPoolExecutor timers; // guarded by clientLock
     private boolean closed; // guarded by clientLock
     /** Requests with an attempt under way, by invocation id, so that the HTTP layer can note what attempts meet. */
     private final Map<String, Call> calls = new ConcurrentHashMap<>();
+    /** Requests under way, to end when the store is closed. */
+    private final java.util.Set<Retrying<?>> live = ConcurrentHashMap.newKeySet();
 
     /**
      * Creates a store. Nothing is read and no request is made until the store is used: the S3 client is created,
@@ -200,9 +218,43 @@ public final class S3Store implements Store {
                 TrustManager[] trustManagers = settings.caFile() == null ? null : trustManagers(settings.caFile());
                 httpClient = new AttemptRecordingHttpClient(buildHttpClient(settings, trustManagers), calls);
                 client = buildClient(settings, httpClient, new CallTracking(calls));
+                timers = new ScheduledThreadPoolExecutor(1, runnable -> {
+                    Thread thread = new Thread(runnable, "ferry-s3-timer");
+                    thread.setDaemon(true);
+                    return thread;
+                });
+                timers.setRemoveOnCancelPolicy(true);
             }
             return client;
         }
+    }
+
+    /** Starts a request: its first attempt now, the others as {@link Retrying} decides. */
+    private <T> Retrying<T> start(Call call, Function<S3AsyncClient, CompletableFuture<T>> request)
+            throws IOException {
+        S3AsyncClient s3;
+        ScheduledExecutorService scheduler;
+        synchronized (clientLock) {
+            try {
+                s3 = client();
+            } catch (IOException e) { // closed, or the CA file cannot be used
+                throw new IOException("S3 " + call.operation + " of " + target(call) + " failed: " + e.getMessage(),
+                        e);
+            }
+            scheduler = timers;
+        }
+        return new Retrying<>(call, s3, scheduler, request).start();
+    }
+
+    /** Runs a request and waits for its outcome (see {@link #await(Retrying, boolean)}). */
+    private <T> T run(Call call, Function<S3AsyncClient, CompletableFuture<T>> request,
+            boolean missingIsNoSuchObject) throws IOException {
+        return await(start(call, request), missingIsNoSuchObject);
+    }
+
+    private IOException closedDuring(Call call) {
+        return new StoreClosedException("S3 " + call.operation + " of " + target(call) + " failed: the S3 store "
+                + location + " was closed meanwhile");
     }
 
     /**
@@ -257,13 +309,9 @@ public final class S3Store implements Store {
     private static S3AsyncClient buildClient(S3Settings settings, SdkAsyncHttpClient http,
             ExecutionInterceptor callTracking) {
 
-        // Standard mode: exponential backoff with full jitter; retries throttling errors, 5xx responses, the
-        // transient S3 error codes and I/O errors. The client-side circuit breaker is off: a backup is a
-        // long batch job where every request matters, and each request keeps its own bounded attempts.
-        RetryStrategy retryStrategy = AwsRetryStrategy.standardRetryStrategy().toBuilder()
-                .maxAttempts(settings.maxAttempts())
-                .circuitBreakerEnabled(false)
-                .build();
+        // Ferry retries itself (see Retrying), with a budget of minutes rather than attempts, and says so while
+        // it waits; each SDK call is one attempt.
+        RetryStrategy retryStrategy = AwsRetryStrategy.doNotRetry();
 
         AwsCredentialsProvider credentials = settings.credentialsProvider() != null
                 ? settings.credentialsProvider()
@@ -282,7 +330,7 @@ public final class S3Store implements Store {
                 // Every request sets its own limits (see Call); these defaults bound any that would not.
                 .overrideConfiguration(o -> o.retryStrategy(retryStrategy)
                         .apiCallTimeout(settings.timeout())
-                        .apiCallAttemptTimeout(settings.attemptTimeout().multipliedBy(2))
+                        .apiCallAttemptTimeout(settings.timeout())
                         .addExecutionInterceptor(new NoExpectContinueWithoutBody())
                         .addExecutionInterceptor(callTracking));
         if (settings.endpoint() != null) {
@@ -315,10 +363,11 @@ public final class S3Store implements Store {
     }
 
     /**
-     * One request as Ferry sees it: what it is for (for messages), its time limits, and what its attempts met. The
-     * SDK counts its attempts and names the endpoint it reached through {@link CallTracking}; the HTTP layer notes
-     * why an attempt failed through {@link AttemptRecordingHttpClient}, so that a request stopped by its time
-     * limit can still say what its attempts met.
+     * One request as Ferry sees it: what it is for (for messages), its time limits, its retry budget, and what its
+     * attempts met. Each attempt is one call of the SDK (whose own retries are off); {@link Retrying} runs them.
+     * The SDK names the endpoint it reached through {@link CallTracking}; the HTTP layer notes why an attempt
+     * failed through {@link AttemptRecordingHttpClient}, so that an attempt stopped by its time limit can still
+     * say what it met.
      */
     private final class Call {
         final String operation;
@@ -326,15 +375,29 @@ public final class S3Store implements Store {
         final String key;
         /** Bytes the request carries, known in advance; -1 for a download of unknown size. */
         final long bytes;
-        final Duration attemptLimit;
         final long startNanos = System.nanoTime();
+        /** Attempts started. */
         final AtomicInteger attempts = new AtomicInteger();
+        /** What the attempts met, in order and each once ("refused the connection"...). */
+        private final java.util.Set<String> met = new java.util.LinkedHashSet<>(); // guarded by itself
+        /** How long after the first failure the request is still retried. */
+        volatile Duration retryBudget = settings.retryTimeout();
         /** Size of the answer of a download of unknown size, once its headers have come. */
         volatile long answerBytes = -1;
         volatile String endpointSeen;
         volatile String invocationId;
-        /** Why each failed attempt failed, as far as the HTTP layer saw it. */
-        final List<Throwable> attemptFailures = new java.util.concurrent.CopyOnWriteArrayList<>();
+        volatile long firstFailureNanos = -1;
+        /** Why the retries stopped, if they did for lack of budget or attempts: for the final message. */
+        volatile String retriesEnded;
+        // The current attempt, or the pause before the next one.
+        volatile long attemptStartNanos = System.nanoTime();
+        volatile long pauseEndNanos = -1;
+        /** Whether the current attempt got as far as sending (the SDK resolved credentials and signed it). */
+        volatile boolean transmitted;
+        /** Whether the current attempt got the headers of an answer. */
+        volatile boolean answerStarted;
+        /** What the HTTP layer saw end the current attempt, if it failed there. */
+        volatile Throwable httpFailure;
 
         /** A request carrying {@code bytes} bytes of data: 0 for none, -1 for a download of unknown size. */
         Call(String operation, String name, String key, long bytes) {
@@ -342,34 +405,40 @@ public final class S3Store implements Store {
             this.name = name;
             this.key = key;
             this.bytes = bytes;
-            Duration attempt = settings.attemptTimeout().multipliedBy(2).plus(transferAllowance(bytes));
-            this.attemptLimit = attempt.compareTo(limit()) < 0 ? attempt : limit();
+        }
+
+        /** This request with a retry budget of at most {@code budget}. */
+        Call atMostRetrying(Duration budget) {
+            if (budget.compareTo(retryBudget) < 0) {
+                retryBudget = budget;
+            }
+            return this;
         }
 
         /**
-         * The time limit of the whole request: the settings' timeout plus the allowance for the data it carries.
-         * A download of unknown size has the plain timeout until its answer tells its size, then that size's
+         * The time limit of one attempt: the settings' timeout plus the allowance for the data it carries. A
+         * download of unknown size has the plain timeout until its answer tells its size, then that size's
          * allowance on top.
          */
-        Duration limit() {
+        Duration attemptLimit() {
             return settings.timeout().plus(transferAllowance(Math.max(bytes, answerBytes)));
         }
 
         /**
          * Puts this request's limits and identity on the SDK request. The client's limits cannot grow once a
          * request is under way, so a download of unknown size is given only the per-attempt idle timeouts there,
-         * and its whole time is bounded by Ferry's wait ({@link #await}), which cancels it.
+         * and its whole time is bounded by {@link Retrying}, which cancels it.
          */
         void configure(AwsRequestOverrideConfiguration.Builder o) {
             if (bytes < 0) {
                 o.apiCallTimeout(S3Settings.MAX_TIMEOUT).apiCallAttemptTimeout(S3Settings.MAX_TIMEOUT);
             } else {
-                o.apiCallTimeout(limit()).apiCallAttemptTimeout(attemptLimit);
+                o.apiCallTimeout(attemptLimit()).apiCallAttemptTimeout(attemptLimit());
             }
             o.putExecutionAttribute(CALL, this);
         }
 
-        /** The GET's transformer, noting the size of the answer as soon as its headers come. */
+        /** The GET's transformer, noting that the answer began, and its size, as soon as its headers come. */
         <T> AsyncResponseTransformer<GetObjectResponse, T> sized(
                 AsyncResponseTransformer<GetObjectResponse, T> transformer) {
             return new AsyncResponseTransformer<>() {
@@ -380,7 +449,8 @@ public final class S3Store implements Store {
 
                 @Override
                 public void onResponse(GetObjectResponse response) {
-                    if (response.contentLength() != null) {
+                    answerStarted = true;
+                    if (bytes < 0 && response.contentLength() != null) {
                         answerBytes = response.contentLength();
                     }
                     transformer.onResponse(response);
@@ -398,25 +468,98 @@ public final class S3Store implements Store {
             };
         }
 
-        void attemptFailed(Throwable failure) {
-            Throwable t = failure instanceof CompletionException && failure.getCause() != null
-                    ? failure.getCause() : failure;
-            if (!(t instanceof CancellationException)) { // cancelled by a time limit, reported as such
-                attemptFailures.add(t);
-                String problem = transportProblem(t, this);
-                log.info("S3 {} of {}: attempt {} of {} failed after {}: {}", operation, target(this), attempts.get(),
-                        settings.maxAttempts(), elapsed(), problem != null ? "the S3 endpoint " + endpoint() + " "
-                                + problem : message(t));
+        void attemptStarting() {
+            attempts.incrementAndGet();
+            transmitted = false;
+            answerStarted = false;
+            httpFailure = null;
+            attemptStartNanos = System.nanoTime();
+            pauseEndNanos = -1;
+        }
+
+        /**
+         * When Ferry ends the current attempt if it is still going: at its limit for a download of unknown size,
+         * {@link #GRACE} later for the others, which the client is to end itself.
+         */
+        long attemptDeadlineNanos() {
+            return attemptStartNanos + attemptLimit().toNanos() + (bytes < 0 ? 0 : GRACE.toNanos());
+        }
+
+        /** Notes why an attempt failed; returns what it met, said of the endpoint, or {@code null} if unknown. */
+        String attemptFailed(Throwable failure) {
+            String problem = transportProblem(failure, this);
+            Throwable seen = httpFailure;
+            if (seen != null && (problem == null || isTimeLimit(failure))) {
+                String underneath = transportProblem(seen, this);
+                problem = underneath != null ? underneath : problem;
+            }
+            if (problem != null) {
+                synchronized (met) {
+                    met.add(problem);
+                }
+            }
+            return problem;
+        }
+
+        List<String> met() {
+            synchronized (met) {
+                return List.copyOf(met);
             }
         }
 
         /**
-         * Time left before Ferry stops waiting: the request's limit from its start, and {@link #GRACE} more for a
-         * request the client ends itself.
+         * The pause before the next attempt after {@code failure}, in nanoseconds, or -1 if there is to be none:
+         * the failure cannot pass, or the attempts or the retry budget are spent. The pause doubles with each
+         * attempt from {@link S3Settings#retryBackoff()} up to {@link S3Settings#maxRetryBackoff()}, is drawn at
+         * random between half that and that, and ends no later than the budget.
+         */
+        long pauseBeforeRetry(Throwable failure) {
+            if (!transmitted && !isTimeLimit(failure) || !retryable(failure)) {
+                return -1;
+            }
+            long now = System.nanoTime();
+            if (firstFailureNanos < 0) {
+                firstFailureNanos = now;
+            }
+            int tried = attempts.get();
+            if (tried >= settings.maxAttempts()) {
+                retriesEnded = "; the most attempts allowed, see FERRY_S3_MAX_ATTEMPTS";
+                return -1;
+            }
+            long left = firstFailureNanos + retryBudget.toNanos() - now;
+            if (left <= 0) {
+                retriesEnded = retryBudget.isZero() ? "; retries are off, see FERRY_S3_RETRY_TIMEOUT"
+                        : "; retried for " + S3Settings.seconds(retryBudget) + ", see FERRY_S3_RETRY_TIMEOUT";
+                return -1;
+            }
+            long longest = settings.maxRetryBackoff().toNanos();
+            long nominal = settings.retryBackoff().toNanos();
+            for (int i = 1; i < tried && nominal < longest; i++) {
+                nominal *= 2;
+            }
+            nominal = Math.min(nominal, longest);
+            long pause = nominal / 2 + java.util.concurrent.ThreadLocalRandom.current().nextLong(nominal / 2 + 1);
+            return Math.min(pause, left);
+        }
+
+        void pausing(long pauseNanos) {
+            pauseEndNanos = System.nanoTime() + pauseNanos;
+        }
+
+        /**
+         * Time left before Ferry stops waiting for the current step of this request: {@link #GRACE} after the
+         * current attempt's deadline, or after the current pause. Each attempt and each pause moves it on.
          */
         long remainingNanos() {
-            Duration wait = bytes < 0 ? limit() : limit().plus(GRACE);
-            return Math.max(0, startNanos + wait.toNanos() - System.nanoTime());
+            long pauseEnd = pauseEndNanos;
+            long end = pauseEnd >= 0 ? pauseEnd : attemptDeadlineNanos();
+            return Math.max(0, end + GRACE.toNanos() - System.nanoTime());
+        }
+
+        /** The longest this request can take, all attempts and pauses included, with margins. */
+        Duration longest() {
+            Duration attempt = attemptLimit().plus(GRACE.multipliedBy(2));
+            return attempt.multipliedBy(2).plus(retryBudget).plus(GRACE);
         }
 
         void finished() {
@@ -435,9 +578,262 @@ public final class S3Store implements Store {
         }
 
         String elapsed() {
-            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
-            return String.format(java.util.Locale.ROOT, "%.1f s", millis / 1000.0);
+            return secondsSince(startNanos);
         }
+    }
+
+    private static String secondsSince(long startNanos) {
+        long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
+        return String.format(java.util.Locale.ROOT, "%.1f s", millis / 1000.0);
+    }
+
+    /** An attempt that Ferry ended because it went past its time limit. */
+    private static final class AttemptTimeLimitException extends TimeoutException {
+        private static final long serialVersionUID = 1L;
+
+        AttemptTimeLimitException(Duration limit) {
+            super("the attempt did not end within its limit of " + S3Settings.seconds(limit));
+        }
+    }
+
+    /** A request ended because its store was closed. */
+    private static final class StoreClosedException extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        StoreClosedException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Runs the attempts of one request: starts each (a fresh SDK request, with a fresh body), ends one that goes
+     * past its time limit, and after a failure that may pass, pauses (saying so at warning level) and tries
+     * again, within the attempts and retry budget of its {@link Call}. Its {@link #result} ends with the first
+     * success or the last failure. Cancelling the result (Ferry's wait was interrupted) or closing the store ends
+     * the current attempt or pause at once.
+     */
+    private final class Retrying<T> {
+        final Call call;
+        final CompletableFuture<T> result = new CompletableFuture<>();
+        private final S3AsyncClient s3;
+        private final ScheduledExecutorService timers;
+        private final Function<S3AsyncClient, CompletableFuture<T>> request;
+        private final Object lock = new Object();
+        private CompletableFuture<T> attempt; // guarded by lock
+        private ScheduledFuture<?> timer; // guarded by lock: the attempt's time limit, or the end of a pause
+        private boolean attemptTimedOut; // guarded by lock
+        private boolean lastAttempt; // guarded by lock
+        private Throwable lastFailure; // guarded by lock
+
+        Retrying(Call call, S3AsyncClient s3, ScheduledExecutorService timers,
+                Function<S3AsyncClient, CompletableFuture<T>> request) {
+            this.call = call;
+            this.s3 = s3;
+            this.timers = timers;
+            this.request = request;
+        }
+
+        Retrying<T> start() {
+            live.add(this);
+            result.whenComplete((value, error) -> {
+                live.remove(this);
+                call.finished();
+                CompletableFuture<T> current;
+                ScheduledFuture<?> pending;
+                synchronized (lock) {
+                    current = attempt;
+                    pending = timer;
+                }
+                if (pending != null) {
+                    pending.cancel(false);
+                }
+                if (current != null && !current.isDone()) {
+                    current.cancel(true);
+                }
+            });
+            next();
+            return this;
+        }
+
+        /**
+         * Lets the current attempt be the last: a request whose result no longer matters (another part of its
+         * upload failed) ends with its current attempt, or at once if it is pausing.
+         */
+        void stopRetrying() {
+            Throwable failure;
+            synchronized (lock) {
+                lastAttempt = true;
+                failure = call.pauseEndNanos >= 0 ? lastFailure : null;
+            }
+            if (failure != null) {
+                result.completeExceptionally(failure);
+            }
+        }
+
+        private void next() {
+            if (result.isDone()) {
+                return;
+            }
+            call.attemptStarting();
+            CompletableFuture<T> started;
+            try {
+                started = request.apply(s3);
+            } catch (RuntimeException e) {
+                started = CompletableFuture.failedFuture(e);
+            }
+            synchronized (lock) {
+                attempt = started;
+                attemptTimedOut = false;
+                timer = null;
+            }
+            limit(started);
+            CompletableFuture<T> current = started;
+            started.whenComplete((value, error) -> ended(current, value, error));
+            if (result.isDone()) {
+                started.cancel(true);
+            }
+        }
+
+        /** Ends the attempt if it is still going at its deadline (which grows once a download's size is known). */
+        private void limit(CompletableFuture<T> current) {
+            schedule(() -> {
+                if (current.isDone()) {
+                    return;
+                }
+                if (call.attemptDeadlineNanos() > System.nanoTime()) {
+                    limit(current);
+                    return;
+                }
+                synchronized (lock) {
+                    if (attempt != current) {
+                        return;
+                    }
+                    attemptTimedOut = true;
+                }
+                current.cancel(true);
+            }, call.attemptDeadlineNanos() - System.nanoTime());
+        }
+
+        private void schedule(Runnable task, long delayNanos) {
+            try {
+                ScheduledFuture<?> scheduled = timers.schedule(task, Math.max(0, delayNanos), TimeUnit.NANOSECONDS);
+                synchronized (lock) {
+                    timer = scheduled;
+                }
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                result.completeExceptionally(closedDuring(call));
+            }
+        }
+
+        private void ended(CompletableFuture<T> current, T value, Throwable error) {
+            boolean timedOut;
+            boolean last;
+            ScheduledFuture<?> pending;
+            synchronized (lock) {
+                if (attempt != current) {
+                    return;
+                }
+                timedOut = attemptTimedOut;
+                last = lastAttempt;
+                pending = timer;
+                timer = null;
+            }
+            if (pending != null) {
+                pending.cancel(false);
+            }
+            if (error == null) {
+                result.complete(value);
+                return;
+            }
+            if (result.isDone()) {
+                return;
+            }
+            Throwable failure = unwrap(error);
+            if (timedOut) {
+                failure = new AttemptTimeLimitException(call.attemptLimit());
+            } else if (failure instanceof CancellationException) {
+                result.completeExceptionally(failure);
+                return;
+            }
+            String problem = call.attemptFailed(failure);
+            long pause = last ? -1 : call.pauseBeforeRetry(failure);
+            if (pause < 0) {
+                result.completeExceptionally(failure);
+                return;
+            }
+            synchronized (lock) {
+                lastFailure = failure;
+            }
+            if (log.isWarnEnabled()) {
+                String cause = problem != null ? "the S3 endpoint " + call.endpoint() + " " + problem
+                        : failure instanceof AwsServiceException s ? serviceError(s) : describe(failure);
+                log.warn("S3 {} of {}: {}; retrying in {} (attempt {}, waited {} of budget {})", call.operation,
+                        target(call), cause, String.format(java.util.Locale.ROOT, "%.1f s", pause / 1e9),
+                        call.attempts.get(), secondsSince(call.firstFailureNanos),
+                        S3Settings.seconds(call.retryBudget));
+            }
+            call.pausing(pause);
+            schedule(this::next, pause);
+        }
+    }
+
+    private static Throwable unwrap(Throwable error) {
+        Throwable t = error;
+        while ((t instanceof CompletionException || t instanceof ExecutionException) && t.getCause() != null) {
+            t = t.getCause();
+        }
+        return t;
+    }
+
+    /** Whether an attempt ended on a time limit of its own (the SDK's or Ferry's). */
+    private static boolean isTimeLimit(Throwable failure) {
+        return failure instanceof AttemptTimeLimitException || failure instanceof ApiCallAttemptTimeoutException
+                || failure instanceof ApiCallTimeoutException;
+    }
+
+    /** S3 error codes that say to slow down, or that the service had a passing problem. */
+    private static final java.util.Set<String> PASSING_ERROR_CODES = java.util.Set.of(
+            "SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
+            "RequestThrottledException", "TooManyRequestsException", "RequestLimitExceeded",
+            "BandwidthLimitExceeded", "LimitExceededException", "ProvisionedThroughputExceededException",
+            "PriorRequestNotComplete", "RequestTimeout", "RequestTimeoutException", "IncompleteBody", "InternalError",
+            "ServiceUnavailable", "OperationAborted");
+
+    /**
+     * Whether a failed attempt may succeed when tried again: throttling (429, SlowDown...), server errors (5xx but
+     * 501), the S3 codes for passing problems, and network failures (no connection, a connection closed or reset,
+     * no answer or an answer cut short, a time limit). Not: other error answers (403, 404, a bad request...), an
+     * untrusted certificate, a local file that cannot be read, a cancelled request.
+     */
+    static boolean retryable(Throwable failure) {
+        if (failure instanceof AwsServiceException s) {
+            int status = s.statusCode();
+            return status == 429 || status >= 500 && status != 501 || PASSING_ERROR_CODES.contains(errorCode(s))
+                    || s.isThrottlingException();
+        }
+        if (failure instanceof CancellationException) {
+            return false;
+        }
+        for (Throwable c = failure; c != null; c = c.getCause()) {
+            if (c instanceof java.security.cert.CertificateException
+                    || c instanceof javax.net.ssl.SSLHandshakeException && !(c instanceof SslHandshakeTimeoutException)
+                    || c instanceof java.nio.file.FileSystemException) {
+                return false;
+            }
+            if (c.getCause() == c) {
+                break;
+            }
+        }
+        for (Throwable c = failure; c != null; c = c.getCause()) {
+            if (c instanceof IOException || c instanceof TimeoutException
+                    || c instanceof io.netty.channel.ChannelException || isTimeLimit(c)) {
+                return true;
+            }
+            if (c.getCause() == c) {
+                break;
+            }
+        }
+        return false;
     }
 
     /** Extra time for a request that carries {@code bytes} bytes: {@link #TRANSFER_ALLOWANCE_PER_MIB} per MiB. */
@@ -447,7 +843,7 @@ public final class S3Store implements Store {
         return Duration.ofMillis(b / S3Settings.MIB * perMib + (b % S3Settings.MIB) * perMib / S3Settings.MIB);
     }
 
-    /** Counts a request's attempts and notes the endpoint and invocation id of each, for {@link Call}. */
+    /** Notes the endpoint and invocation id of each attempt, for {@link Call}. */
     private static final class CallTracking implements ExecutionInterceptor {
         private final Map<String, Call> calls;
 
@@ -461,7 +857,7 @@ public final class S3Store implements Store {
             if (call == null) {
                 return;
             }
-            call.attempts.incrementAndGet();
+            call.transmitted = true;
             SdkHttpRequest request = context.httpRequest();
             boolean defaultPort = request.port() == ("https".equals(request.protocol()) ? 443 : 80);
             call.endpointSeen = request.protocol() + "://" + request.host() + (defaultPort ? "" : ":" + request.port());
@@ -505,8 +901,9 @@ public final class S3Store implements Store {
             CompletableFuture<Void> attempt = delegate.execute(request);
             if (call != null) {
                 attempt.whenComplete((ok, failure) -> {
-                    if (failure != null) {
-                        call.attemptFailed(failure);
+                    Throwable t = failure == null ? null : unwrap(failure);
+                    if (t != null && !(t instanceof CancellationException)) {
+                        call.httpFailure = t;
                     }
                 });
             }
@@ -523,7 +920,6 @@ public final class S3Store implements Store {
             delegate.close();
         }
     }
-
     /** The settings this store was created with. */
     public S3Settings settings() {
         return settings;
@@ -548,18 +944,18 @@ public final class S3Store implements Store {
     public long size(String name) throws IOException {
         String key = key(name);
         Call call = new Call("HeadObject", name, key, 0);
-        return await(client().headObject(r -> r.bucket(bucket).key(key).overrideConfiguration(call::configure)),
-                call, true).contentLength();
+        return run(call, s3 -> s3.headObject(r -> r.bucket(bucket).key(key).overrideConfiguration(call::configure)),
+                true).contentLength();
     }
 
     @Override
     public byte[] get(String name) throws IOException {
         String key = key(name);
         Call call = new Call("GetObject", name, key, -1);
-        ResponseBytes<GetObjectResponse> bytes = await(
-                client().getObject(r -> r.bucket(bucket).key(key).overrideConfiguration(call::configure),
+        ResponseBytes<GetObjectResponse> bytes = run(call,
+                s3 -> s3.getObject(r -> r.bucket(bucket).key(key).overrideConfiguration(call::configure),
                         call.sized(AsyncResponseTransformer.toBytes())),
-                call, true);
+                true);
         return bytes.asByteArrayUnsafe();
     }
 
@@ -580,11 +976,11 @@ public final class S3Store implements Store {
         ResponseBytes<GetObjectResponse> response;
         try {
             Call call = new Call("GetObject", name, key, length);
-            response = await(
-                    client().getObject(r -> r.bucket(bucket).key(key).range("bytes=" + offset + "-" + last)
+            response = run(call,
+                    s3 -> s3.getObject(r -> r.bucket(bucket).key(key).range("bytes=" + offset + "-" + last)
                                     .overrideConfiguration(call::configure),
-                            AsyncResponseTransformer.toBytes()),
-                    call, true);
+                            call.sized(AsyncResponseTransformer.toBytes())),
+                    true);
         } catch (IOException e) {
             if (e.getCause() instanceof AwsServiceException s && s.statusCode() == 416) {
                 throw shortObject(name, offset, length, -1);
@@ -643,9 +1039,9 @@ public final class S3Store implements Store {
         String md5 = source.md5(0, size);
         log.debug("PutObject {} ({} bytes)", describe(key), size);
         Call call = new Call("PutObject", name, key, size);
-        await(client().putObject(r -> r.bucket(bucket).key(key).contentLength(size).contentMD5(md5)
+        run(call, s3 -> s3.putObject(r -> r.bucket(bucket).key(key).contentLength(size).contentMD5(md5)
                         .overrideConfiguration(call::configure),
-                source.body(0, size)), call, false);
+                source.body(0, size)), false);
     }
 
     /**
@@ -732,25 +1128,24 @@ public final class S3Store implements Store {
     }
 
     private void multipartUpload(String name, String key, long size, PartSource source) throws IOException {
-        S3AsyncClient s3 = client();
         long partSize = partSizeFor(settings.partSize(), size);
         int partCount = Math.toIntExact((size + partSize - 1) / partSize);
         Call create = new Call("CreateMultipartUpload", name, key, 0);
-        String uploadId = await(s3.createMultipartUpload(r -> r.bucket(bucket).key(key)
-                .overrideConfiguration(create::configure)), create, false).uploadId();
+        String uploadId = run(create, s3 -> s3.createMultipartUpload(r -> r.bucket(bucket).key(key)
+                .overrideConfiguration(create::configure)), false).uploadId();
         log.debug("multipart upload {} of {} ({} bytes, {} parts of {} bytes)",
                 uploadId, describe(key), size, partCount, partSize);
 
-        List<CompletableFuture<UploadPartResponse>> requests = new ArrayList<>(partCount);
-        List<Call> partCalls = new ArrayList<>(partCount);
+        List<Retrying<UploadPartResponse>> requests = new ArrayList<>(partCount);
         try {
             Semaphore inFlight = new Semaphore(PARTS_IN_FLIGHT);
-            // every part ends within its own limit, so a slot frees up within the limit of the largest part
-            Duration slotWait = new Call("UploadPart", name, key, partSize).limit().plus(GRACE);
+            // every part ends within its own limits, so a slot frees up within those of the largest part
+            Duration slotWait = new Call("UploadPart", name, key, partSize).longest();
             AtomicBoolean failed = new AtomicBoolean();
             for (int i = 0; i < partCount && !failed.get(); i++) {
                 acquire(inFlight, slotWait, key);
                 if (failed.get()) {
+                    inFlight.release();
                     break;
                 }
                 int partNumber = i + 1;
@@ -758,13 +1153,18 @@ public final class S3Store implements Store {
                 long length = Math.min(partSize, size - offset);
                 String md5 = source.md5(offset, length);
                 Call call = new Call("UploadPart #" + partNumber, name, key, length);
-                CompletableFuture<UploadPartResponse> request = s3.uploadPart(r -> r.bucket(bucket).key(key)
-                                .uploadId(uploadId).partNumber(partNumber).contentLength(length).contentMD5(md5)
-                                .overrideConfiguration(call::configure),
-                        source.body(offset, length));
+                Retrying<UploadPartResponse> request;
+                try {
+                    request = start(call, s3 -> s3.uploadPart(r -> r.bucket(bucket).key(key)
+                                    .uploadId(uploadId).partNumber(partNumber).contentLength(length).contentMD5(md5)
+                                    .overrideConfiguration(call::configure),
+                            source.body(offset, length)));
+                } catch (IOException | RuntimeException e) {
+                    inFlight.release();
+                    throw e;
+                }
                 requests.add(request);
-                partCalls.add(call);
-                request.whenComplete((response, error) -> {
+                request.result.whenComplete((response, error) -> {
                     if (error != null) {
                         failed.set(true);
                     }
@@ -773,9 +1173,9 @@ public final class S3Store implements Store {
             }
 
             List<CompletedPart> parts = new ArrayList<>(partCount);
-            for (int i = 0; i < requests.size(); i++) {
-                UploadPartResponse response = await(requests.get(i), partCalls.get(i), false);
-                parts.add(CompletedPart.builder().partNumber(i + 1).eTag(response.eTag()).build());
+            for (Retrying<UploadPartResponse> request : requests) {
+                UploadPartResponse response = await(request, false);
+                parts.add(CompletedPart.builder().partNumber(parts.size() + 1).eTag(response.eTag()).build());
             }
             if (parts.size() != partCount) {
                 throw new IOException("S3 multipart upload of " + describe(key) + " stopped after " + parts.size()
@@ -783,50 +1183,57 @@ public final class S3Store implements Store {
             }
             // S3 may take long to assemble a large object (it keeps the connection alive meanwhile)
             Call complete = new Call("CompleteMultipartUpload", name, key, size);
-            await(s3.completeMultipartUpload(r -> r.bucket(bucket).key(key).uploadId(uploadId)
-                    .multipartUpload(m -> m.parts(parts)).overrideConfiguration(complete::configure)),
-                    complete, false);
+            run(complete, s3 -> s3.completeMultipartUpload(r -> r.bucket(bucket).key(key).uploadId(uploadId)
+                    .multipartUpload(m -> m.parts(parts)).overrideConfiguration(complete::configure)), false);
             log.debug("multipart upload {} of {} completed", uploadId, describe(key));
         } catch (IOException | RuntimeException | Error e) {
-            // Let the parts still in flight finish (or cancel them when interrupted) so that the abort, which
-            // frees the parts already stored, also covers them. Each ends within its limit.
-            for (int i = 0; i < requests.size(); i++) {
+            // Let the parts still in flight end their current attempt, without retrying (or cancel them when
+            // interrupted), so that the abort, which frees the parts already stored, also covers them.
+            for (Retrying<UploadPartResponse> request : requests) {
                 if (e instanceof InterruptedIOException) {
-                    requests.get(i).cancel(true);
+                    request.result.cancel(true);
                 } else {
-                    settle(requests.get(i), partCalls.get(i)); // the first failure is the one reported
+                    request.stopRetrying();
                 }
             }
-            abort(s3, name, key, uploadId, e);
+            if (!(e instanceof InterruptedIOException)) {
+                for (Retrying<UploadPartResponse> request : requests) {
+                    settle(request); // the first failure is the one reported
+                }
+            }
+            abort(name, key, uploadId, e);
             throw e;
         }
     }
 
-    private static void acquire(Semaphore semaphore, Duration wait, String key) throws IOException {
+    private void acquire(Semaphore semaphore, Duration wait, String key) throws IOException {
         try {
             if (!semaphore.tryAcquire(wait.toNanos(), TimeUnit.NANOSECONDS)) {
-                throw new IOException("S3 multipart upload of " + key + ": no part finished within "
+                throw new IOException("S3 multipart upload of " + describe(key) + " failed: no part finished within "
                         + S3Settings.seconds(wait));
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted while uploading to S3");
+            throw new InterruptedIOException("interrupted during S3 multipart upload of " + describe(key));
         }
     }
 
-    private void abort(S3AsyncClient s3, String name, String key, String uploadId, Throwable cause) {
+    /** Retry budget of the abort of a failed multipart upload, whose failure has already been waited for. */
+    private static final Duration ABORT_RETRY_BUDGET = Duration.ofSeconds(30);
+
+    private void abort(String name, String key, String uploadId, Throwable cause) {
         log.debug("aborting multipart upload {} of {}", uploadId, describe(key));
-        Call call = new Call("AbortMultipartUpload", name, key, 0);
-        CompletableFuture<?> request;
+        Call call = new Call("AbortMultipartUpload", name, key, 0).atMostRetrying(ABORT_RETRY_BUDGET);
+        Throwable failure;
         try {
-            request = s3.abortMultipartUpload(r -> r.bucket(bucket).key(key).uploadId(uploadId)
-                    .overrideConfiguration(call::configure));
-        } catch (RuntimeException e) {
-            request = CompletableFuture.failedFuture(e);
+            failure = settle(start(call, s3 -> s3.abortMultipartUpload(r -> r.bucket(bucket).key(key)
+                    .uploadId(uploadId).overrideConfiguration(call::configure))));
+        } catch (IOException | RuntimeException e) {
+            failure = e;
         }
-        Throwable failure = settle(request, call);
         if (failure != null) {
-            IOException reason = failure(failure, call, false, failure instanceof TimeoutException);
+            IOException reason = failure instanceof IOException io ? io
+                    : failure(failure, call, false, failure instanceof TimeoutException);
             cause.addSuppressed(new IOException("could not abort S3 multipart upload " + uploadId + " of "
                     + describe(key) + "; its parts may remain until a bucket lifecycle rule removes them: "
                     + reason.getMessage(), reason));
@@ -838,24 +1245,26 @@ public final class S3Store implements Store {
      * and returns its failure: the request's exception, a {@link TimeoutException} (the request is then
      * cancelled), or {@code null} if it succeeded.
      */
-    private static Throwable settle(CompletableFuture<?> request, Call call) {
+    private static Throwable settle(Retrying<?> request) {
+        Call call = request.call;
         boolean interrupted = false;
         try {
             while (true) {
                 try {
-                    request.get(call.remainingNanos(), TimeUnit.NANOSECONDS);
+                    request.result.get(call.remainingNanos(), TimeUnit.NANOSECONDS);
                     return null;
                 } catch (InterruptedException e) {
                     interrupted = true;
                 } catch (TimeoutException e) {
-                    request.cancel(true);
-                    return e;
+                    if (call.remainingNanos() == 0) { // else the request moved on to a pause or another attempt
+                        request.result.cancel(true);
+                        return e;
+                    }
                 } catch (ExecutionException | CancellationException e) {
                     return e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
                 }
             }
         } finally {
-            call.finished();
             if (interrupted) {
                 Thread.currentThread().interrupt();
             }
@@ -874,11 +1283,11 @@ public final class S3Store implements Store {
         do {
             String continuationToken = token;
             Call call = new Call("ListObjectsV2", prefix, listPrefix, 0);
-            ListObjectsV2Response page = await(client().listObjectsV2(r -> r.bucket(bucket)
+            ListObjectsV2Response page = run(call, s3 -> s3.listObjectsV2(r -> r.bucket(bucket)
                             .prefix(listPrefix.isEmpty() ? null : listPrefix)
                             .continuationToken(continuationToken)
                             .overrideConfiguration(call::configure)),
-                    call, false);
+                    false);
             for (S3Object object : page.contents()) {
                 String objectKey = object.key();
                 if (!objectKey.startsWith(keyPrefix) || objectKey.endsWith("/")) {
@@ -921,10 +1330,10 @@ public final class S3Store implements Store {
             String km = keyMarker;
             String um = uploadIdMarker;
             Call call = new Call("ListMultipartUploads", "", keyPrefix, 0);
-            ListMultipartUploadsResponse page = await(client().listMultipartUploads(r -> r.bucket(bucket)
+            ListMultipartUploadsResponse page = run(call, s3 -> s3.listMultipartUploads(r -> r.bucket(bucket)
                             .prefix(keyPrefix.isEmpty() ? null : keyPrefix).keyMarker(km).uploadIdMarker(um)
                             .overrideConfiguration(call::configure)),
-                    call, false);
+                    false);
             java.time.Instant cutoff = java.time.Instant.now().minus(age); // taken after the answer
             for (MultipartUpload u : page.uploads()) {
                 if (u.key() == null || !u.key().startsWith(keyPrefix) || u.initiated() == null
@@ -935,8 +1344,8 @@ public final class S3Store implements Store {
                         describe(u.key()), u.initiated());
                 try {
                     Call abort = new Call("AbortMultipartUpload", u.key().substring(keyPrefix.length()), u.key(), 0);
-                    await(client().abortMultipartUpload(r -> r.bucket(bucket).key(u.key()).uploadId(u.uploadId())
-                            .overrideConfiguration(abort::configure)), abort, true);
+                    run(abort, s3 -> s3.abortMultipartUpload(r -> r.bucket(bucket).key(u.key())
+                            .uploadId(u.uploadId()).overrideConfiguration(abort::configure)), true);
                     aborted++;
                 } catch (NoSuchObjectException e) {
                     // finished or aborted meanwhile
@@ -962,8 +1371,8 @@ public final class S3Store implements Store {
         String key = key(name);
         try {
             Call call = new Call("DeleteObject", name, key, 0);
-            await(client().deleteObject(r -> r.bucket(bucket).key(key).overrideConfiguration(call::configure)),
-                    call, true);
+            run(call, s3 -> s3.deleteObject(r -> r.bucket(bucket).key(key).overrideConfiguration(call::configure)),
+                    true);
         } catch (NoSuchObjectException e) {
             // Some S3-compatible services answer 404 for a missing key; it is already gone.
         }
@@ -982,7 +1391,7 @@ public final class S3Store implements Store {
     public void createBucketIfMissing() throws IOException {
         try {
             Call call = new Call("HeadBucket", bucket, "", 0);
-            await(client().headBucket(r -> r.bucket(bucket).overrideConfiguration(call::configure)), call, false);
+            run(call, s3 -> s3.headBucket(r -> r.bucket(bucket).overrideConfiguration(call::configure)), false);
             return;
         } catch (IOException e) {
             if (e.getCause() instanceof AwsServiceException s && s.statusCode() == 403) {
@@ -997,12 +1406,12 @@ public final class S3Store implements Store {
         String region = settings.region();
         try {
             Call call = new Call("CreateBucket", bucket, "", 0);
-            await(client().createBucket(r -> {
+            run(call, s3 -> s3.createBucket(r -> {
                 r.bucket(bucket).overrideConfiguration(call::configure);
                 if (!region.equals(S3Settings.DEFAULT_REGION)) {
                     r.createBucketConfiguration(c -> c.locationConstraint(region));
                 }
-            }), call, false);
+            }), false);
         } catch (IOException e) {
             if (e.getCause() instanceof AwsServiceException s
                     && "BucketAlreadyOwnedByYou".equals(errorCode(s))) {
@@ -1016,12 +1425,22 @@ public final class S3Store implements Store {
     public void close() {
         S3AsyncClient clientToClose;
         SdkAsyncHttpClient httpToClose;
+        ScheduledThreadPoolExecutor timersToStop;
         synchronized (clientLock) {
             closed = true;
             clientToClose = client;
             httpToClose = httpClient;
+            timersToStop = timers;
             client = null;
             httpClient = null;
+            timers = null;
+        }
+        // requests under way, in an attempt or a pause, end now (and cancel their attempt)
+        for (Retrying<?> request : List.copyOf(live)) {
+            request.result.completeExceptionally(closedDuring(request.call));
+        }
+        if (timersToStop != null) {
+            timersToStop.shutdownNow();
         }
         if (clientToClose != null) {
             clientToClose.close();
@@ -1049,32 +1468,32 @@ public final class S3Store implements Store {
     }
 
     /**
-     * Waits for an S3 request, at most until its time is up (see {@link Call#remainingNanos()}), and turns its
-     * failure into an {@link IOException} naming the object and what went wrong (see {@link #failure}). With
-     * {@code missingIsNoSuchObject}, a 404 for the key becomes a {@link NoSuchObjectException}.
+     * Waits for an S3 request, at most until its current attempt or pause is over (see
+     * {@link Call#remainingNanos()}; each one moves that on), and turns its failure into an {@link IOException}
+     * naming the object and what went wrong (see {@link #failure}). With {@code missingIsNoSuchObject}, a 404 for
+     * the key becomes a {@link NoSuchObjectException}. An interrupt cancels the request.
      */
-    private <T> T await(CompletableFuture<T> request, Call call, boolean missingIsNoSuchObject) throws IOException {
+    private <T> T await(Retrying<T> request, boolean missingIsNoSuchObject) throws IOException {
+        Call call = request.call;
         try {
             while (true) {
                 try {
-                    return request.get(call.remainingNanos(), TimeUnit.NANOSECONDS);
+                    return request.result.get(call.remainingNanos(), TimeUnit.NANOSECONDS);
                 } catch (TimeoutException e) {
-                    if (call.remainingNanos() == 0) { // else the limit grew meanwhile: the answer's size came
+                    if (call.remainingNanos() == 0) { // else the request moved on, or the answer's size came
                         throw e;
                     }
                 }
             }
         } catch (InterruptedException e) {
-            request.cancel(true);
+            request.result.cancel(true);
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted during S3 " + call.operation + " of " + target(call));
         } catch (TimeoutException e) {
-            request.cancel(true); // a download of unknown size, or the client failed to end it
+            request.result.cancel(true); // the client failed to end an attempt
             throw failure(e, call, missingIsNoSuchObject, true);
-        } catch (ExecutionException | CompletionException | CancellationException e) {
+        } catch (ExecutionException | CancellationException e) {
             throw failure(e, call, missingIsNoSuchObject, false);
-        } finally {
-            call.finished();
         }
     }
 
@@ -1082,18 +1501,33 @@ public final class S3Store implements Store {
         return call.key.isEmpty() ? "s3://" + bucket : describe(call.key);
     }
 
+    /** An S3 error answer: its code, HTTP status and message. */
+    private static String serviceError(AwsServiceException s) {
+        String code = errorCode(s);
+        AwsErrorDetails details = s.awsErrorDetails();
+        String message = details != null && details.errorMessage() != null ? details.errorMessage() : "";
+        return (code == null ? "HTTP " + s.statusCode() : code + " (HTTP " + s.statusCode() + ")")
+                + (message.isEmpty() ? "" : ": " + message);
+    }
+
     /**
-     * An {@link IOException} for a failed request. An error answer from S3 gives its code, message and request id.
-     * A request that got no answer names the endpoint, what its attempts met (connection refused, no connection,
-     * no answer, a TLS failure...), how many attempts were made in how long, and whether its time limit ended it;
-     * {@code outOfTime} says Ferry's own wait for it ran out.
+     * An {@link IOException} for a failed request, always naming the operation, the object and the cause. An error
+     * answer from S3 gives its code, message and request id. A request that got no answer names the endpoint and
+     * what its attempts met (connection refused, no connection, no answer, an answer cut short, a TLS failure...).
+     * Both say how many attempts were made in how long, and why the retries stopped (the budget, see
+     * FERRY_S3_RETRY_TIMEOUT, or the attempts, see FERRY_S3_MAX_ATTEMPTS); {@code outOfTime} says Ferry's own
+     * wait for it ran out.
      */
     private IOException failure(Throwable error, Call call, boolean missingIsNoSuchObject, boolean outOfTime) {
-        Throwable t = error;
-        while ((t instanceof CompletionException || t instanceof ExecutionException) && t.getCause() != null) {
-            t = t.getCause();
-        }
+        Throwable t = unwrap(error);
         String failed = "S3 " + call.operation + " of " + target(call) + " failed: ";
+        if (t instanceof StoreClosedException closedStore) {
+            return new IOException(closedStore.getMessage(), closedStore);
+        }
+        int attempts = call.attempts.get();
+        String ended = call.retriesEnded;
+        String tried = attempts + (attempts == 1 ? " attempt" : " attempts") + " in " + call.elapsed()
+                + (ended == null ? "" : ended);
         if (t instanceof AwsServiceException s) {
             String code = errorCode(s);
             if (missingIsNoSuchObject && s.statusCode() == 404 && !"NoSuchBucket".equals(code)) {
@@ -1101,62 +1535,60 @@ public final class S3Store implements Store {
                 missing.initCause(s);
                 return missing;
             }
-            AwsErrorDetails details = s.awsErrorDetails();
-            String message = details != null && details.errorMessage() != null ? details.errorMessage() : "";
             String requestId = s.requestId() == null ? "" : ", request id " + s.requestId();
-            return new IOException(failed
-                    + (code == null ? "HTTP " + s.statusCode() : code + " (HTTP " + s.statusCode() + ")")
-                    + (message.isEmpty() ? "" : ": " + message) + requestId + " [endpoint "
-                    + (settings.endpoint() == null ? "AWS " + settings.region() : settings.endpoint()) + "]", s);
+            return new IOException(failed + serviceError(s) + requestId + " [endpoint "
+                    + (settings.endpoint() == null ? "AWS " + settings.region() : settings.endpoint()) + "]"
+                    + (attempts > 1 ? " (" + tried + ")" : ""), s);
         }
-        boolean timeLimit = outOfTime || t instanceof ApiCallTimeoutException;
-        if (t instanceof CancellationException && !timeLimit) {
+        if (t instanceof CancellationException && !outOfTime) {
             return new InterruptedIOException("S3 " + call.operation + " of " + target(call) + " was cancelled");
         }
-        int attempts = call.attempts.get();
-        // What the attempts met, in order and each once; an attempt cut off by the request's time limit had met
-        // nothing yet.
-        java.util.Set<String> met = new java.util.LinkedHashSet<>();
-        for (Throwable attemptFailure : call.attemptFailures) {
-            String problem = transportProblem(attemptFailure, call);
-            if (problem != null) {
-                met.add(problem);
-            }
-        }
-        String last = timeLimit ? null : transportProblem(t, call);
-        if (last != null) {
-            met.add(last);
-        }
+        List<String> met = call.met();
         String endpoint = "the S3 endpoint " + call.endpoint();
         String problem;
         if (!met.isEmpty()) {
             problem = endpoint + " " + String.join(", then ", met);
-        } else if (timeLimit) {
+        } else if (outOfTime) {
             problem = "no answer from " + endpoint;
-        } else if (attempts == 0) {
-            return new IOException(failed + message(t), t); // nothing was sent (credentials, a local file...)
+        } else if (attempts == 0 || !call.transmitted && !retryable(t)) {
+            return new IOException(failed + describe(t), t); // nothing was sent (credentials, a local file...)
         } else {
-            problem = "error talking to " + endpoint + ": " + message(t);
+            problem = "error talking to " + endpoint + ": " + describe(t);
         }
-        String tried = attempts + (attempts == 1 ? " attempt" : " attempts") + " in " + call.elapsed()
-                + (timeLimit ? "; the time limit of " + S3Settings.seconds(call.limit())
-                        + " for this request ran out, see FERRY_S3_TIMEOUT" : "");
-        return new IOException(failed + problem + " (" + tried + ")", t);
-    }
-
-    private static String message(Throwable t) {
-        String message = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
-        if (t instanceof SdkException && t.getCause() != null && t.getCause().getMessage() != null
-                && !message.contains(t.getCause().getMessage())) {
-            message = message + ": " + t.getCause().getMessage();
-        }
-        return message;
+        return new IOException(failed + problem + " (" + tried
+                + (outOfTime ? "; Ferry stopped waiting for it" : "") + ")", t);
     }
 
     /**
-     * What an attempt that got no answer met, said of the endpoint ("refused the connection", "accepted the
-     * request but sent no answer within 30 s"...); {@code null} if the failure is none of the known network
-     * failures.
+     * What went wrong, never just "null": the exception's message (or its class when it has none), and the root
+     * cause's class and message when they add something.
+     */
+    static String describe(Throwable t) {
+        String message = t.getMessage();
+        if (message != null && message.endsWith(": null")) {
+            message = message.substring(0, message.length() - ": null".length());
+        }
+        StringBuilder text = new StringBuilder(message == null || message.isBlank() || message.equals("null")
+                ? t.getClass().getSimpleName() : message);
+        Throwable root = t;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        if (root != t) {
+            String rootMessage = root.getMessage();
+            if (rootMessage == null || rootMessage.isBlank()) {
+                text.append(" (").append(root.getClass().getName()).append(')');
+            } else if (!text.toString().contains(rootMessage)) {
+                text.append(": ").append(root.getClass().getSimpleName()).append(": ").append(rootMessage);
+            }
+        }
+        return text.toString();
+    }
+
+    /**
+     * What an attempt that got no (whole) answer met, said of the endpoint ("refused the connection", "accepted
+     * the request but sent no answer within 30 s", "stopped sending the answer for 30 s"...); {@code null} if the
+     * failure is none of the known network failures.
      */
     private String transportProblem(Throwable failure, Call call) {
         String idle = S3Settings.seconds(settings.attemptTimeout());
@@ -1183,7 +1615,8 @@ public final class S3Store implements Store {
                 return "failed the TLS handshake: " + message;
             }
             if (c instanceof ReadTimeoutException) {
-                return "accepted the request but sent no answer within " + idle;
+                return call.answerStarted ? "stopped sending the answer for " + idle + " (read timed out)"
+                        : "accepted the request but sent no answer within " + idle;
             }
             if (c instanceof WriteTimeoutException) {
                 return "stopped taking data for " + idle + " (write timed out)";
@@ -1191,18 +1624,27 @@ public final class S3Store implements Store {
             if (c instanceof TimeoutException && message.contains("Acquire operation")) {
                 return "gave no connection within " + S3Settings.seconds(acquireTimeout(settings));
             }
-            if (c instanceof ApiCallAttemptTimeoutException) {
-                return "did not finish answering within " + S3Settings.seconds(call.attemptLimit);
+            if (isTimeLimit(c)) {
+                return "did not finish answering within " + S3Settings.seconds(call.attemptLimit())
+                        + " (see FERRY_S3_TIMEOUT)";
             }
             if (c instanceof ClosedChannelException) {
-                return "closed the connection before answering";
+                return call.answerStarted ? "closed the connection in the middle of the answer"
+                        : "closed the connection before answering";
+            }
+            if (c.getCause() == c) {
+                break;
             }
         }
         for (Throwable c = failure; c != null; c = c.getCause()) {
             String message = c.getMessage() == null ? "" : c.getMessage().toLowerCase(java.util.Locale.ROOT);
             if (c instanceof IOException && (message.contains("reset") || message.contains("closed")
-                    || message.contains("complete response"))) {
-                return "closed the connection before answering (" + c.getMessage() + ")";
+                    || message.contains("complete response") || message.contains("premature"))) {
+                return "closed the connection " + (call.answerStarted ? "in the middle of the answer"
+                        : "before answering") + " (" + c.getMessage() + ")";
+            }
+            if (c.getCause() == c) {
+                break;
             }
         }
         return null;

@@ -86,6 +86,24 @@ public interface Store extends AutoCloseable {
         return 0;
     }
 
+    /**
+     * Whether {@code path}, once its symbolic links are resolved (a dangling link too: where a file created
+     * through it would land), is this store's directory or lies inside it, or is a hard link to one of its
+     * files: a restore must never write there. Always false for a store that is not a local directory.
+     */
+    default boolean contains(Path path) throws IOException {
+        return false;
+    }
+
+    /**
+     * Whether this store's directory is {@code dir} or lies inside it (symbolic links resolved): a restore of
+     * files into {@code dir} could write around, or over, the repository. Always false for a store that is not
+     * a local directory.
+     */
+    default boolean isInside(Path dir) throws IOException {
+        return false;
+    }
+
     @Override
     void close() throws IOException;
 }

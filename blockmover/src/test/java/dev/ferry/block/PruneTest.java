@@ -14,6 +14,7 @@ import dev.ferry.progress.ProgressListener;
 import dev.ferry.repo.BlobType;
 import dev.ferry.repo.ChunkId;
 import dev.ferry.repo.Envelope;
+import dev.ferry.repo.IndexFile;
 import dev.ferry.repo.Pack;
 import dev.ferry.repo.PackEntry;
 import dev.ferry.repo.PackId;
@@ -592,5 +593,148 @@ class PruneTest {
         other.close();
         List<StoreObject> locks = store.list(RepositoryLock.PREFIX);
         assertTrue(locks.isEmpty(), "the refused prune removed its own lock: " + locks);
+    }
+
+    /** Every chunk entry of the current index files, counted per chunk. */
+    private static Map<ChunkId, Integer> indexEntries(Repository r) throws Exception {
+        Map<ChunkId, Integer> out = new HashMap<>();
+        for (IndexFile f : IndexFile.current(r.readIndexFiles(null)).values()) {
+            f.packs().values().forEach(es -> es.forEach(e -> out.merge(e.id(), 1, Integer::sum)));
+        }
+        return out;
+    }
+
+    private static void copyTree(Path from, Path to) throws IOException {
+        try (var files = Files.walk(from)) {
+            for (Path p : (Iterable<Path>) files::iterator) {
+                Path t = to.resolve(from.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(t);
+                } else {
+                    Files.copy(p, t);
+                }
+            }
+        }
+    }
+
+    @Test
+    void twoConcurrentBackupsOfTheSameDataStoreItTwiceAndPruneKeepsOneCopy() throws Exception {
+        Path a = dir.resolve("a.img");
+        Fixtures.writeVolume(a, 8L << 20, 256 << 10, 31);
+        // one copy: the same backup into a repository of its own
+        LocalStore single = new LocalStore(dir.resolve("single"));
+        Fixtures.backup(Fixtures.init(single), a, BS, null, null);
+        long oneCopy = single.list("data/").stream().mapToLong(StoreObject::size).sum();
+
+        // two backups that each read the index before the other stored anything, each under its own lock
+        Repository r1 = Fixtures.open(store);
+        Repository r2 = Fixtures.open(store);
+        CountDownLatch start = new CountDownLatch(1);
+        List<CompletableFuture<BlockBackup.Result>> runs = new ArrayList<>();
+        for (Repository r : List.of(r1, r2)) {
+            runs.add(CompletableFuture.supplyAsync(() -> {
+                try (RepositoryLock lock = RepositoryLock.acquire(store, "backup", "node", Clock.systemUTC())) {
+                    start.await();
+                    return Fixtures.backup(r, a, BS, null, null, ProgressListener.NONE, lock);
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            }));
+        }
+        start.countDown();
+        BlockBackup.Result first = runs.get(0).get(60, TimeUnit.SECONDS);
+        BlockBackup.Result second = runs.get(1).get(60, TimeUnit.SECONDS);
+        assertTrue(packBytes() > oneCopy * 19 / 10, packBytes() + " vs one copy of " + oneCopy);
+        assertTrue(indexEntries(Fixtures.open(store)).values().stream().allMatch(n -> n == 2),
+                "every chunk is stored twice");
+
+        Map<String, Long> before = listing("data/");
+        Pruner.Result dry = new Pruner(Fixtures.open(store), Clock.systemUTC(), Pruner.DEFAULT_REPACK_SHARE)
+                .run("test-host", true);
+        Pruner.Result p = prune(Fixtures.open(store));
+        assertEquals(figures(dry), figures(p));
+        assertTrue(p.duplicateCopies() > 0, p.toString());
+        assertTrue(p.summary().stream().anyMatch(l -> l.contains("stored more than once")), p.summary().toString());
+        long config = 1 << 20; // the test repositories' pack size
+        assertTrue(packBytes() <= oneCopy + config, packBytes() + " left for one copy of " + oneCopy);
+        Map<String, Long> left = listing("data/");
+        left.keySet().retainAll(before.keySet());
+        assertEquals(p.bytesBefore() - p.bytesDeleted(), left.values().stream().mapToLong(Long::longValue).sum(),
+                "the figures are what the store shows");
+        assertTrue(p.duplicateBytes() > 0 && p.duplicateBytes() < p.bytesBefore() / 2, p.toString());
+
+        Repository after = Fixtures.open(store);
+        Map<ChunkId, Integer> entries = indexEntries(after);
+        assertTrue(entries.values().stream().allMatch(n -> n == 1), "prune's index names each chunk once");
+        assertEquals(usedChunks(after), entries.keySet());
+        Verifier.Report v = new Verifier(after, m -> { }).verify(true, 2);
+        assertTrue(v.ok(), v.errors().toString());
+        assertTrue(v.warnings().isEmpty(), v.warnings().toString());
+        for (BlockBackup.Result r : List.of(first, second)) {
+            Path out = dir.resolve("out-" + r.snapshot().id() + ".img");
+            Fixtures.restore(after, new Snapshots(after).load(r.snapshot().id()), out, false, x -> { });
+            assertTrue(Fixtures.sameContent(a, out));
+        }
+        Pruner.Result again = prune(after);
+        assertEquals(0, again.duplicateCopies());
+        assertEquals(0, again.packsDeleted());
+    }
+
+    @Test
+    void whatAPruneKilledAfterItsRepackIndexLeavesGoesWithTheNextPrune() throws Exception {
+        Path a = dir.resolve("a.img");
+        Fixtures.writeVolume(a, 4L << 20, 256 << 10, 41);
+        BlockBackup.Result full = Fixtures.backup(repo, a, BS, null, null);
+        ChangedRanges ch = new ChangedRanges();
+        Random rnd = new Random(42);
+        for (long blk = 0; blk < 64; blk += 2) {
+            Fixtures.change(a, blk * BS, BS, rnd, ch);
+        }
+        BlockBackup.Result inc = Fixtures.backup(repo, a, null, full.snapshot(), ch);
+        new Snapshots(repo).delete(full.snapshot().id());
+
+        // a clean prune of the same repository, for comparison
+        Path cleanDir = dir.resolve("clean");
+        copyTree(store.root(), cleanDir);
+        LocalStore clean = new LocalStore(cleanDir);
+        Pruner.Result cleanRun = prune(Fixtures.open(clean));
+        assertTrue(cleanRun.packsRepacked() > 0, cleanRun.toString());
+        long cleanSize = clean.list("data/").stream().mapToLong(StoreObject::size).sum();
+
+        // killed at two points: before its index replacing the others (the copies are indexed beside the chunks
+        // they copy: duplicates), and at its first deletion (the new index is stored, nothing deleted)
+        Path original = dir.resolve("original");
+        copyTree(store.root(), original);
+        int[] indexPuts = {0};
+        List<java.util.function.Function<LocalStore, dev.ferry.store.Store>> kills = List.of(
+                s -> FailingStore.puts(s, n -> n.startsWith(IndexFile.PREFIX) && ++indexPuts[0] == 2),
+                s -> FailingStore.deletes(s, n -> !n.startsWith(RepositoryLock.PREFIX)));
+        for (int k = 0; k < kills.size(); k++) {
+            LocalStore target = new LocalStore(dir.resolve("killed-" + k));
+            copyTree(original, target.root());
+            dev.ferry.store.Store failing = kills.get(k).apply(target);
+            assertThrows(IOException.class, () -> prune(Fixtures.open(failing)));
+            long left = target.list("data/").stream().mapToLong(StoreObject::size).sum();
+            assertTrue(left > cleanSize, "kill " + k + ": the copies are there beside the packs they came from");
+            if (k == 0) {
+                Repository r = Fixtures.open(target);
+                Map<ChunkId, Integer> entries = indexEntries(r);
+                assertTrue(entries.values().stream().anyMatch(n -> n > 1), "the copies are indexed twice");
+            }
+
+            Pruner.Result next = prune(Fixtures.open(target));
+            assertTrue(next.packsDeleted() > 0, next.toString());
+            long size = target.list("data/").stream().mapToLong(StoreObject::size).sum();
+            assertTrue(Math.abs(size - cleanSize) <= (1 << 20) / 4, "kill " + k + ": " + size
+                    + " after the next prune, " + cleanSize + " after a clean one");
+            Repository after = Fixtures.open(target);
+            assertTrue(indexEntries(after).values().stream().allMatch(n -> n == 1));
+            Verifier.Report v = new Verifier(after, m -> { }).verify(true, 2);
+            assertTrue(v.ok(), v.errors().toString());
+            assertTrue(v.warnings().isEmpty(), v.warnings().toString());
+            Path out = dir.resolve("out-" + k + ".img");
+            Fixtures.restore(after, new Snapshots(after).load(inc.snapshot().id()), out, false, x -> { });
+            assertTrue(Fixtures.sameContent(a, out));
+        }
     }
 }

@@ -269,6 +269,60 @@ class BlockCliTest {
         }
         CliRunner.Result bad = cli.run("verify");
         assertEquals(ExitCodes.DAMAGE, bad.exitCode(), bad.toString());
-        assertTrue(bad.out().contains("is in no index file"), bad.toString());
+        assertTrue(bad.out().contains("pack is in no index, but snapshots use its chunks: run 'ferry repair index'"),
+                bad.toString());
+        assertFalse(bad.out().contains("prune will remove it"), bad.toString());
+
+        CliRunner.Result repaired = ok("repair", "index");
+        assertTrue(repaired.out().contains("stored index/"), repaired.toString());
+        assertTrue(ok("verify").out().contains("no errors were found"));
+        Path out = dir.resolve("out.img");
+        ok("restore", "block", "latest", out.toString());
+        assertEquals(-1, Files.mismatch(vol, out));
+    }
+
+    @Test
+    void aFlippedByteInAnIndexFileIsRepairedWithRepairIndex() throws Exception {
+        ok("backup", "block", vol.toString());
+        Path index;
+        try (var s = Files.list(dir.resolve("repo/index"))) {
+            index = s.findFirst().orElseThrow();
+        }
+        String name = "index/" + index.getFileName();
+        byte[] bytes = Files.readAllBytes(index);
+        bytes[bytes.length / 3] ^= 1;
+        Files.write(index, bytes);
+        CliRunner.Result verify = cli.run("verify");
+        assertEquals(ExitCodes.DAMAGE, verify.exitCode(), verify.toString());
+        assertTrue(verify.out().contains("error: " + name), verify.toString());
+        assertTrue(verify.out().contains("snapshots use its chunks: run 'ferry repair index'"), verify.toString());
+        assertFalse(verify.out().contains("prune will remove it"), verify.toString());
+        CliRunner.Result restore = cli.run("restore", "block", "latest", dir.resolve("lost.img").toString());
+        assertEquals(ExitCodes.ERROR, restore.exitCode(), restore.toString());
+        assertTrue(restore.err().contains("ferry repair index"), restore.toString());
+
+        // a backup still works; it cannot deduplicate against what the damaged file named, so it stores it again
+        ok("backup", "block", vol.toString());
+        java.util.Set<Path> packs = packFiles();
+        CliRunner.Result prune = cli.run("prune");
+        assertEquals(ExitCodes.ERROR, prune.exitCode(), prune.toString());
+        assertTrue(prune.err().contains(name) && prune.err().contains("ferry repair index"), prune.toString());
+        assertEquals(packs, packFiles());
+
+        CliRunner.Result repair = ok("repair", "index", "--json");
+        assertEquals(1, json(repair).get("damaged_index_files").size(), repair.toString());
+        assertEquals(1, json(repair).get("index_files_removed").asInt(), repair.toString());
+        assertFalse(Files.exists(index));
+        assertTrue(ok("verify").out().contains("no errors were found"));
+        // both snapshots hold the same data: prune keeps one copy of it
+        JsonNode pruned = json(ok("prune", "--json"));
+        assertTrue(pruned.get("duplicate_copies").asInt() > 0, pruned.toString());
+        assertTrue(pruned.get("packs_deleted").asInt() > 0, pruned.toString());
+        assertTrue(ok("verify", "--read-data").out().contains("no errors were found"));
+        for (JsonNode s : json(ok("snapshots", "--json"))) {
+            Path out = dir.resolve("out-" + s.get("id").asText() + ".img");
+            ok("restore", "block", s.get("id").asText(), out.toString());
+            assertEquals(-1, Files.mismatch(vol, out));
+        }
     }
 }

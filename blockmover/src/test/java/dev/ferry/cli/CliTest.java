@@ -195,8 +195,9 @@ class CliTest {
         assertEquals(ExitCodes.DAMAGE, verify.exitCode(), verify.toString());
         assertTrue(verify.out().contains("index/" + index.getFileName()), verify.toString());
         CliRunner.Result info = cli.run("info");
-        assertEquals(ExitCodes.ERROR, info.exitCode(), info.toString());
+        assertEquals(ExitCodes.DAMAGE, info.exitCode(), info.toString());
         assertTrue(info.err().contains("index/" + index.getFileName()), info.toString());
+        assertTrue(info.err().contains("ferry repair index"), info.toString());
     }
 
     @Test

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ferry.block.BlockBackup;
+import dev.ferry.block.EngineBackup;
 import dev.ferry.block.BlockRestore;
 import dev.ferry.progress.ProgressListener;
 import dev.ferry.repo.KdfParams;
@@ -83,5 +84,33 @@ class EngineSpiTest {
             t.finish(true);
         }
         assertEquals(-1L, Files.mismatch(vols.resolve("pv1"), vols.resolve("pv1-restored")));
+    }
+
+    @Test
+    void anEngineBackupGoesOnBesideADamagedSnapshotAndNamesIt() throws Exception {
+        Path vols = Files.createDirectories(dir.resolve("vols"));
+        System.setProperty("ferry.test.engine.root", vols.toString());
+        byte[] data = new byte[1 << 20];
+        new Random(2).nextBytes(data);
+        Files.write(vols.resolve("pv1"), data);
+        Engine engine = Engines.named("dir-test");
+        Path repoDir = dir.resolve("repo");
+        Repository repo = Repository.init(new LocalStore(repoDir), new KeySource.Password("x".toCharArray()),
+                new KdfParams(1024, 1, 1), 1 << 20, Clock.systemUTC());
+        EngineBackup.Request req = new EngineBackup.Request(engine, "pv1", 1, 64 << 10, Map.of(), 2, null,
+                Clock.systemUTC(), "h");
+        java.util.function.LongFunction<dev.ferry.progress.ProgressReporter> quiet = total ->
+                new dev.ferry.progress.ProgressReporter("backup", total, new java.io.PrintWriter(
+                        java.io.Writer.nullWriter()), false, java.time.Duration.ofHours(1), System::nanoTime);
+        String first = new EngineBackup(repo, req).run(quiet).backup().snapshot().id();
+        Path object = repoDir.resolve("snapshots").resolve(first);
+        byte[] b = Files.readAllBytes(object);
+        b[b.length / 2] ^= 1;
+        Files.write(object, b);
+
+        EngineBackup.Result second = new EngineBackup(repo, req).run(quiet);
+        assertTrue(second.warnings().stream().anyMatch(w -> w.contains("snapshots/" + first)
+                && w.contains("cannot be read")), second.warnings().toString());
+        assertEquals(data.length, second.backup().bytesRead());
     }
 }

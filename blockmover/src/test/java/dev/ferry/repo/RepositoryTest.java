@@ -151,7 +151,8 @@ class RepositoryTest {
         Verifier.Report report = new Verifier(after, s -> { }).verify(true, 1);
         assertTrue(report.ok(), report.errors().toString());
         assertEquals(1, report.warnings().size());
-        assertTrue(report.warnings().get(0).contains("in no index"), report.warnings().get(0));
+        assertTrue(report.warnings().get(0).contains("pack is in no index and no snapshot uses its chunks (left by an "
+                + "interrupted backup); prune will remove it"), report.warnings().get(0));
         // the next writer stores the chunk again rather than relying on the unindexed pack
         after.save(BlobType.DATA, lost);
         after.flush();
@@ -224,17 +225,24 @@ class RepositoryTest {
     }
 
     @Test
-    void aTruncatedIndexFileFailsOpenWithItsName() throws Exception {
+    void aTruncatedIndexFileIsReportedWithItsNameAndTheRestStaysReadable() throws Exception {
         LocalStore store = new LocalStore(dir.resolve("repo"));
         Repository repo = TestRepos.init(store);
-        repo.save(BlobType.DATA, TestRepos.random(new Random(4), 5000));
+        ChunkId lost = repo.save(BlobType.DATA, TestRepos.random(new Random(4), 5000));
         repo.flush();
         String index = store.list("index/").get(0).name();
+        ChunkId kept = repo.save(BlobType.DATA, TestRepos.random(new Random(5), 5000));
+        repo.flush();
         byte[] bytes = store.get(index);
         Files.write(store.root().resolve(index), java.util.Arrays.copyOf(bytes, bytes.length / 2));
-        RepositoryException.Damaged e = assertThrows(RepositoryException.Damaged.class,
-                () -> Repository.open(store, TestRepos.PASSWORD));
-        assertTrue(e.getMessage().startsWith(index), e.getMessage());
+        Repository reopened = Repository.open(store, TestRepos.PASSWORD);
+        assertEquals(1, reopened.indexDamage().size());
+        assertTrue(reopened.indexDamage().get(0).getMessage().startsWith(index), reopened.indexDamage().toString());
+        assertTrue(reopened.contains(kept));
+        assertEquals(5000, reopened.load(kept).length);
+        RepositoryException e = assertThrows(RepositoryException.class, () -> reopened.load(lost));
+        assertTrue(e.getMessage().contains(lost.shortHex()) && e.getMessage().contains(index)
+                && e.getMessage().contains("ferry repair index"), e.getMessage());
     }
 
     @Test

@@ -410,7 +410,8 @@ class S3StoreTest {
             requests.clear();
             URI endpoint = URI.create("http://127.0.0.1:" + server.getAddress().getPort());
             return new S3Store(s3.settings("scripted", "repo").toBuilder()
-                    .endpoint(endpoint).maxAttempts(maxAttempts).build());
+                    .endpoint(endpoint).maxAttempts(maxAttempts)
+                    .retryBackoff(Duration.ofMillis(50), Duration.ofMillis(200)).build());
         }
 
         private static Response internalError() {
@@ -429,10 +430,11 @@ class S3StoreTest {
         void throttlingIsRetried() throws IOException {
             try (S3Store store = store(3, r -> r.number() == 1
                     ? Response.error(503, "SlowDown", "Please reduce your request rate.")
+                    : r.number() == 2 ? Response.error(429, "TooManyRequests", "Slow down.")
                     : Response.ok("hello"))) {
                 assertArrayEquals(utf8("hello"), store.get("obj"));
             }
-            assertEquals(2, requests.size());
+            assertEquals(3, requests.size());
         }
 
         @Test
@@ -442,6 +444,8 @@ class S3StoreTest {
                 assertTrue(e.getMessage().contains("s3://scripted/repo/obj"), e.getMessage());
                 assertTrue(e.getMessage().contains("InternalError"), e.getMessage());
                 assertTrue(e.getMessage().contains("We encountered an internal error."), e.getMessage());
+                assertTrue(e.getMessage().matches("S3 GetObject of .*\\(2 attempts in \\d+\\.\\d s; the most "
+                        + "attempts allowed, see FERRY_S3_MAX_ATTEMPTS\\)"), e.getMessage());
             }
             assertEquals(2, requests.size());
         }
@@ -550,6 +554,19 @@ class S3StoreTest {
     }
 
     /** {@link S3Settings#fromUrl}: parsing and environment variables. */
+    /** A failure's description never stops at "null": it names the root cause's class. */
+    @Test
+    void causesWithoutAMessageAreNamed() {
+        IOException silent = new IOException((String) null);
+        String text = S3Store.describe(software.amazon.awssdk.core.exception.SdkClientException.builder()
+                .message("Unable to execute HTTP request: null").cause(silent).build());
+        assertEquals("Unable to execute HTTP request (java.io.IOException)", text);
+        assertEquals("IOException", S3Store.describe(silent));
+        assertEquals("Unable to execute HTTP request: ConnectException: Connection refused",
+                S3Store.describe(new IOException("Unable to execute HTTP request",
+                        new java.net.ConnectException("Connection refused"))));
+    }
+
     @Nested
     class SettingsFromUrl {
         @Test
@@ -562,9 +579,12 @@ class S3StoreTest {
             assertFalse(settings.pathStyle());
             assertNull(settings.caFile());
             assertEquals(16 * MIB, settings.partSize());
-            assertEquals(8, settings.maxAttempts());
+            assertEquals(100, settings.maxAttempts());
             assertEquals(Duration.ofMinutes(2), settings.timeout());
             assertEquals(Duration.ofSeconds(60), settings.attemptTimeout());
+            assertEquals(Duration.ofMinutes(15), settings.retryTimeout());
+            assertEquals(Duration.ofMillis(500), settings.retryBackoff());
+            assertEquals(Duration.ofSeconds(30), settings.maxRetryBackoff());
             assertNull(settings.credentialsProvider());
             assertEquals("s3://my-bucket/backups/prod", settings.url());
         }
@@ -624,6 +644,11 @@ class S3StoreTest {
             assertEquals(Duration.ofMillis(2500), set.timeout());
             assertEquals(Duration.ofMillis(750), set.attemptTimeout());
             assertEquals(3, set.maxAttempts());
+            assertEquals(S3Settings.DEFAULT_RETRY_TIMEOUT, set.retryTimeout());
+            assertEquals(Duration.ofSeconds(600), S3Settings.fromUrl("s3://bucket", Map.of(
+                    "FERRY_S3_RETRY_TIMEOUT", "600")).retryTimeout());
+            assertEquals(Duration.ZERO, S3Settings.fromUrl("s3://bucket", Map.of(
+                    "FERRY_S3_RETRY_TIMEOUT", "0")).retryTimeout());
             assertEquals(Duration.ofHours(24), S3Settings.fromUrl("s3://bucket", Map.of("FERRY_S3_TIMEOUT", "86400",
                     "FERRY_S3_ATTEMPT_TIMEOUT", "", "FERRY_S3_MAX_ATTEMPTS", " ")).timeout());
 
@@ -638,15 +663,18 @@ class S3StoreTest {
 
         @Test
         void invalidTimeLimitsAndAttemptsAreRejectedByName() {
-            for (String variable : List.of("FERRY_S3_TIMEOUT", "FERRY_S3_ATTEMPT_TIMEOUT")) {
+            for (String variable : List.of("FERRY_S3_TIMEOUT", "FERRY_S3_ATTEMPT_TIMEOUT", "FERRY_S3_RETRY_TIMEOUT")) {
                 for (String value : List.of("0", "0.0", "-1", "soon", "1e3", "2m", "1.2345", "86401", "1,5")) {
+                    if (variable.equals("FERRY_S3_RETRY_TIMEOUT") && value.startsWith("0")) {
+                        continue; // no retries
+                    }
                     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                             () -> S3Settings.fromUrl("s3://bucket", Map.of(variable, value)), variable + "=" + value);
                     assertTrue(e.getMessage().contains(variable + " '" + value + "'")
                             && e.getMessage().contains("seconds"), e.getMessage());
                 }
             }
-            for (String value : List.of("0", "101", "-3", "2.5", "many")) {
+            for (String value : List.of("0", "10001", "-3", "2.5", "many")) {
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                         () -> S3Settings.fromUrl("s3://bucket", Map.of("FERRY_S3_MAX_ATTEMPTS", value)), value);
                 assertTrue(e.getMessage().contains("FERRY_S3_MAX_ATTEMPTS '" + value + "'"), e.getMessage());
@@ -677,7 +705,16 @@ class S3StoreTest {
         void builderValidation() {
             assertThrows(IllegalArgumentException.class, () -> S3Settings.builder("bucket").partSize(MIB).build());
             assertThrows(IllegalArgumentException.class, () -> S3Settings.builder("bucket").maxAttempts(0).build());
-            assertThrows(IllegalArgumentException.class, () -> S3Settings.builder("bucket").maxAttempts(101).build());
+            assertThrows(IllegalArgumentException.class,
+                    () -> S3Settings.builder("bucket").maxAttempts(10_001).build());
+            assertThrows(IllegalArgumentException.class,
+                    () -> S3Settings.builder("bucket").retryTimeout(Duration.ofSeconds(-1)).build());
+            assertThrows(IllegalArgumentException.class,
+                    () -> S3Settings.builder("bucket").retryBackoff(Duration.ZERO, Duration.ofSeconds(1)).build());
+            assertThrows(IllegalArgumentException.class, () -> S3Settings.builder("bucket")
+                    .retryBackoff(Duration.ofSeconds(2), Duration.ofSeconds(1)).build());
+            assertEquals(Duration.ZERO, S3Settings.builder("bucket").retryTimeout(Duration.ZERO).build()
+                    .retryTimeout());
             assertThrows(IllegalArgumentException.class,
                     () -> S3Settings.builder("bucket").timeout(Duration.ZERO).build());
             assertThrows(IllegalArgumentException.class,

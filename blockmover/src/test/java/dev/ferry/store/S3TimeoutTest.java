@@ -45,6 +45,8 @@ class S3TimeoutTest {
     private static final int ATTEMPTS = 2;
     private static final Duration TIMEOUT = Duration.ofSeconds(2);
     private static final Duration ATTEMPT_TIMEOUT = Duration.ofSeconds(1);
+    private static final Duration RETRY_TIMEOUT = Duration.ofSeconds(2);
+    private static final Duration LONGEST_PAUSE = Duration.ofMillis(500);
     /** How much later than its limit a failure may come: slow test machines, backoff jitter, thread start. */
     private static final Duration MARGIN = Duration.ofSeconds(5);
     private static final int RUNS = 10;
@@ -77,6 +79,8 @@ class S3TimeoutTest {
                 .maxAttempts(ATTEMPTS)
                 .timeout(TIMEOUT)
                 .attemptTimeout(ATTEMPT_TIMEOUT)
+                .retryTimeout(RETRY_TIMEOUT)
+                .retryBackoff(Duration.ofMillis(200), LONGEST_PAUSE)
                 .build();
     }
 
@@ -122,7 +126,9 @@ class S3TimeoutTest {
         try {
             for (int run = 0; run < RUNS; run++) {
                 Operation op = operations.get(run % operations.size());
-                Duration bound = TIMEOUT.plus(S3Store.transferAllowance(op.bytes())).plus(MARGIN);
+                // each attempt within its limit, and a pause between them
+                Duration bound = TIMEOUT.plus(S3Store.transferAllowance(op.bytes())).multipliedBy(ATTEMPTS)
+                        .plus(LONGEST_PAUSE).plus(MARGIN);
                 try (S3Store store = new S3Store(deadEndpoint(port))) {
                     long start = System.nanoTime();
                     Future<?> result = runner.submit(() -> {
@@ -207,7 +213,7 @@ class S3TimeoutTest {
             List<Throwable> failures = new java.util.ArrayList<>();
             for (Future<Double> result : results) {
                 try {
-                    result.get(RUNS * (TIMEOUT.toSeconds() + MARGIN.toSeconds()) + 30, TimeUnit.SECONDS);
+                    result.get(RUNS * (ATTEMPTS * TIMEOUT.toSeconds() + 1 + MARGIN.toSeconds()) + 30, TimeUnit.SECONDS);
                 } catch (ExecutionException e) {
                     failures.add(e.getCause());
                 }
@@ -248,8 +254,8 @@ class S3TimeoutTest {
     }
 
     /**
-     * Through a link of about 2 MiB/s, a 5 MiB upload and download each take longer than the 2 s limit of a
-     * request: the allowance for the data they carry keeps them going, and the attempt timeout (2 s without
+     * Through a link of about 2 MiB/s, a 5 MiB upload and download each take longer than the 2 s limit of an
+     * attempt: the allowance for the data they carry keeps them going, and the attempt timeout (2 s without
      * progress) never fires because data keeps moving.
      */
     @Test

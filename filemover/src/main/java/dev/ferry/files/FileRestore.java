@@ -12,6 +12,8 @@ import dev.ferry.repo.Snapshot;
 import dev.ferry.repo.Snapshots;
 import dev.ferry.repo.Tree;
 import dev.ferry.util.Threads;
+import dev.ferry.store.NoSuchObjectException;
+import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -52,6 +54,12 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>File contents are fetched and written by {@code threads} workers, one chunk at a time at its offset. The
  * restored data is on disk (sync(2)) before {@link #run} returns.
  *
+ * <p>Damaged or missing data does not stop the restore: a file with a chunk that cannot be read (missing pack,
+ * failed authentication, not in the index) is not restored, and not left in place with a hole where the chunk
+ * should be: it is removed (every name of a hard-linked file), listed in {@link Result#damaged()} with the offset
+ * of the chunk, and every other file is restored. A directory whose listing cannot be read is left empty and
+ * listed. Bad names in a tree and errors of the target (no space, permissions) still stop the restore.
+ *
  * <p>Progress counts the bytes of the files restored, holes and every name of a hard-linked file included, and
  * the files; its total comes from the snapshot's summary, or for {@code --include} from the trees below the
  * included path, read beside the restore.
@@ -79,7 +87,21 @@ public final class FileRestore {
      *                     the other names of a hard-linked file
      */
     public record Result(long files, long dirs, long bytesTotal, long bytesWritten, List<String> warnings,
-                         double durationS) {
+                         double durationS, List<Damage> damaged) {
+        public Result {
+            damaged = List.copyOf(damaged);
+        }
+    }
+
+    /**
+     * A file (or directory) not restored because its data is damaged or missing: {@code length} bytes at
+     * {@code offset} of it are the chunk (or tree) {@code object}, which cannot be read, for {@code cause}.
+     */
+    public record Damage(String path, long offset, long length, String object, String cause) {
+        @Override
+        public String toString() {
+            return path + ": " + length + " bytes at offset " + offset + " (" + object + "): " + cause;
+        }
     }
 
     private final Repository repo;
@@ -93,6 +115,11 @@ public final class FileRestore {
     private final AtomicLong bytesTotal = new AtomicLong();
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private final Map<String, Path> linked = new HashMap<>();
+    /** Guards the names of hard-linked files made so far, and the link groups found damaged. */
+    private final Object links = new Object();
+    private final Map<String, List<Map.Entry<Path, String>>> linkNames = new HashMap<>();
+    private final Map<String, Damage> damagedLinks = new HashMap<>();
+    private final List<Damage> damaged = Collections.synchronizedList(new ArrayList<>());
     /** Directories whose metadata is set last, deepest first, once nothing more is written into them. */
     private final List<Map.Entry<Path, Tree.Node>> dirMeta = new ArrayList<>();
     private ExecutorService workers;
@@ -168,8 +195,10 @@ public final class FileRestore {
         Posix.sync();
         List<String> w = new ArrayList<>(warnings);
         Collections.sort(w);
+        List<Damage> d = new ArrayList<>(damaged);
+        d.sort(java.util.Comparator.comparing(Damage::path).thenComparingLong(Damage::offset));
         return new Result(files.get(), dirs.get(), bytesTotal.get(), bytesWritten.get(), w,
-                (System.nanoTime() - start) / 1e9);
+                (System.nanoTime() - start) / 1e9, d);
     }
 
     /**
@@ -302,7 +331,19 @@ public final class FileRestore {
         if (n.isDir()) {
             Path p = directory(dir, name, rel);
             dirs.incrementAndGet();
-            restoreDir(p, Tree.load(repo, ChunkId.parse(n.subtree())), rel);
+            Tree sub;
+            try {
+                sub = Tree.load(repo, ChunkId.parse(n.subtree()));
+            } catch (IOException e) {
+                if (!isDamage(e)) {
+                    throw e;
+                }
+                damaged.add(new Damage(rel + "/", 0, 0, "tree " + n.subtree().substring(0, 16),
+                        "its listing cannot be read (" + e.getMessage() + "); the directory is left empty"));
+                dirMeta.add(Map.entry(p, n));
+                return;
+            }
+            restoreDir(p, sub, rel);
             dirMeta.add(Map.entry(p, n));
             return;
         }
@@ -348,12 +389,24 @@ public final class FileRestore {
         if (n.link() != null) {
             Path first = linked.get(n.link());
             if (first != null) {
-                Files.createLink(p, first);
+                synchronized (links) {
+                    Damage d = damagedLinks.get(n.link());
+                    if (d != null) {
+                        files.decrementAndGet();
+                        damaged.add(new Damage(rel, d.offset(), d.length(), d.object(), d.cause()));
+                    } else {
+                        Files.createLink(p, first);
+                        linkNames.get(n.link()).add(Map.entry(p, rel));
+                    }
+                }
                 progress.advance(size);
                 progress.filesDone(1);
                 return;
             }
             linked.put(n.link(), p);
+            synchronized (links) {
+                linkNames.put(n.link(), new ArrayList<>(List.of(Map.entry(p, rel))));
+            }
         }
         List<Tree.Piece> pieces = n.content() == null ? List.of() : n.content();
         long sum = 0;
@@ -405,16 +458,20 @@ public final class FileRestore {
         }
         progress.advance(holes);
         AtomicInteger remaining = new AtomicInteger(data.size() + 1);
+        AtomicReference<Damage> firstDamage = new AtomicReference<>();
         Runnable done = () -> {
             if (remaining.decrementAndGet() == 0) {
                 try {
                     try (ch) {
-                        if (ch.size() < size) {
+                        if (ch.size() < size && firstDamage.get() == null) {
                             ch.write(ByteBuffer.wrap(new byte[1]), size - 1); // the length, after a final hole
                             bytesWritten.incrementAndGet();
                         }
                     }
-                    if (failure.get() == null) {
+                    if (firstDamage.get() != null) {
+                        removeDamaged(p, rel, n, firstDamage.get());
+                        progress.filesDone(1);
+                    } else if (failure.get() == null) {
                         applyMeta(p, n);
                         progress.filesDone(1);
                     }
@@ -431,12 +488,27 @@ public final class FileRestore {
             workers.execute(() -> {
                 try {
                     if (failure.get() == null) {
-                        byte[] bytes = repo.load(ChunkId.parse(piece.id()));
-                        if (bytes.length != piece.size()) {
-                            throw new RepositoryException("chunk " + piece.id().substring(0, 8) + " of " + rel + " is "
-                                    + bytes.length + " bytes, the tree says " + piece.size());
+                        byte[] bytes;
+                        try {
+                            bytes = repo.load(ChunkId.parse(piece.id()));
+                            if (bytes.length != piece.size()) {
+                                throw new RepositoryException("the chunk is " + bytes.length + " bytes, the tree says "
+                                        + piece.size());
+                            }
+                        } catch (IOException e) {
+                            if (!isDamage(e)) {
+                                throw e;
+                            }
+                            Damage lost = new Damage(rel, at, piece.size(), "chunk " + piece.id().substring(0, 16),
+                                    e.getMessage());
+                            damaged.add(lost);
+                            firstDamage.compareAndSet(null, lost);
+                            progress.advance(piece.size());
+                            return;
                         }
-                        bytesWritten.addAndGet(writeSparse(ch, bytes, bytes.length, at));
+                        if (firstDamage.get() == null) { // a file that will be removed needs no more data
+                            bytesWritten.addAndGet(writeSparse(ch, bytes, bytes.length, at));
+                        }
                         progress.advance(bytes.length);
                     }
                 } catch (Throwable e) { // an Error too: a piece left unwritten would be silent zeros
@@ -485,14 +557,14 @@ public final class FileRestore {
                 writeSmall(f, null, 0);
                 continue;
             }
-            ChunkIndex.Location loc = repo.lookup(ChunkId.parse(f.data().id())).orElseThrow(() ->
-                    new RepositoryException("chunk " + f.data().id().substring(0, 8) + " of " + f.rel()
-                            + " is not in the repository index"));
-            if (loc.entry().rawLength() != f.data().size()) {
-                throw new RepositoryException("chunk " + f.data().id().substring(0, 8) + " of " + f.rel() + " is "
-                        + loc.entry().rawLength() + " bytes, the tree says " + f.data().size());
+            ChunkIndex.Location loc = repo.lookup(ChunkId.parse(f.data().id())).orElse(null);
+            if (loc == null) {
+                smallDamaged(f, "the chunk is not in the repository index");
+            } else if (loc.entry().rawLength() != f.data().size()) {
+                smallDamaged(f, "the chunk is " + loc.entry().rawLength() + " bytes, the tree says " + f.data().size());
+            } else {
+                located.add(new Located(f, loc));
             }
-            located.add(new Located(f, loc));
         }
         located.sort(java.util.Comparator.comparing((Located l) -> l.loc().pack().hex())
                 .thenComparingLong(l -> l.loc().entry().offset()));
@@ -510,13 +582,78 @@ public final class FileRestore {
                 end = located.get(j).loc().entry().end();
                 j++;
             }
-            byte[] buf = repo.store().getRange(pack, start, Math.toIntExact(end - start));
+            byte[] buf;
+            try {
+                buf = repo.store().getRange(pack, start, Math.toIntExact(end - start));
+            } catch (IOException ex) {
+                if (!isDamage(ex)) {
+                    throw ex;
+                }
+                for (int k = i; k < j; k++) {
+                    smallDamaged(located.get(k).file(), ex.getMessage());
+                }
+                i = j;
+                continue;
+            }
             for (int k = i; k < j; k++) {
                 PackEntry e = located.get(k).loc().entry();
-                Envelope.Scratch plain = repo.openChunkInScratch(pack, e, buf, Math.toIntExact(e.offset() - start));
+                Envelope.Scratch plain;
+                try {
+                    plain = repo.openChunkInScratch(pack, e, buf, Math.toIntExact(e.offset() - start));
+                } catch (RepositoryException ex) {
+                    smallDamaged(located.get(k).file(), ex.getMessage());
+                    continue;
+                }
                 writeSmall(located.get(k).file(), plain.out(), e.rawLength());
             }
             i = j;
+        }
+    }
+
+    /** Whether a read failed because the repository lacks or holds damaged data, not for a passing reason. */
+    private static boolean isDamage(IOException e) {
+        return e instanceof RepositoryException || e instanceof NoSuchObjectException || e instanceof EOFException;
+    }
+
+    /** A small file whose one chunk cannot be had: listed, never created. */
+    private void smallDamaged(SmallFile f, String cause) {
+        damaged.add(new Damage(f.rel(), offsetOf(f), f.data().size(), "chunk " + f.data().id().substring(0, 16),
+                cause));
+        files.decrementAndGet();
+        progress.advance(f.size());
+        progress.filesDone(1);
+    }
+
+    /** Offset of a small file's data piece in the file. */
+    private static long offsetOf(SmallFile f) {
+        long at = 0;
+        for (Tree.Piece piece : f.node().content()) {
+            if (piece == f.data()) {
+                break;
+            }
+            at += piece.size();
+        }
+        return at;
+    }
+
+    /**
+     * Removes a file that lacks some of its data, so that nothing damaged is left looking restored: every name
+     * of it made so far when it is hard-linked, and the names still to come are listed instead of linked.
+     */
+    private void removeDamaged(Path p, String rel, Tree.Node n, Damage d) throws IOException {
+        synchronized (links) {
+            List<Map.Entry<Path, String>> names = n.link() == null ? List.of(Map.entry(p, rel))
+                    : linkNames.getOrDefault(n.link(), List.of(Map.entry(p, rel)));
+            if (n.link() != null) {
+                damagedLinks.put(n.link(), d);
+            }
+            for (Map.Entry<Path, String> name : names) {
+                Files.deleteIfExists(name.getKey());
+                files.decrementAndGet();
+                if (!name.getKey().equals(p)) {
+                    damaged.add(new Damage(name.getValue(), d.offset(), d.length(), d.object(), d.cause()));
+                }
+            }
         }
     }
 
@@ -525,14 +662,7 @@ public final class FileRestore {
         try (FileChannel ch = FileChannel.open(f.path(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
                 LinkOption.NOFOLLOW_LINKS)) {
             if (data != null) {
-                long at = 0;
-                for (Tree.Piece piece : f.node().content()) {
-                    if (piece == f.data()) {
-                        break;
-                    }
-                    at += piece.size();
-                }
-                bytesWritten.addAndGet(writeSparse(ch, data, len, at));
+                bytesWritten.addAndGet(writeSparse(ch, data, len, offsetOf(f)));
             }
             if (ch.size() < f.size()) {
                 ch.write(ByteBuffer.wrap(new byte[1]), f.size() - 1); // the length, after a final hole

@@ -441,6 +441,10 @@ public final class ZfsEngine implements Engine {
                         + "overwrite it");
             }
             Files.createDirectories(path.getParent());
+            if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS)) { // a volume's data: readable by its owner only
+                Files.createFile(path, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                        java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
+            }
             volume = FileVolume.openForWriting(path, size, false);
         } else {
             if (ds != null && !force) {

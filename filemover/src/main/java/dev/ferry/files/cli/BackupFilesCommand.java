@@ -98,8 +98,8 @@ public final class BackupFilesCommand implements Callable<Integer> {
     }
 
     private Snapshots.Stored findParent(Repository repo, String sourceName, String volumeName) throws Exception {
-        Snapshots.Stored found = new Snapshots(repo).parent(parent, Snapshot.KIND_FILES, volumeName, sourceName,
-                main.hostname());
+        Snapshots.Stored found = new Snapshots(repo, main::warn).parent(parent, Snapshot.KIND_FILES, volumeName,
+                sourceName, main.hostname());
         if (found == null) {
             main.err().println("ferry: no earlier files snapshot of " + (volumeName != null ? "volume '" + volumeName
                     + "'" : sourceName + " on this host") + "; reading every file");

@@ -52,7 +52,8 @@ public final class LsCommand implements Callable<Integer> {
         ObjectWriter lines = Json.MAPPER.writer().without(SerializationFeature.INDENT_OUTPUT);
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, true);
-            Snapshots.Stored snap = new Snapshots(repo).resolve(snapshot, filter.filter(Snapshot.KIND_FILES));
+            Snapshots.Stored snap = new Snapshots(repo, main::warn).resolve(snapshot,
+                    filter.filter(Snapshot.KIND_FILES));
             SnapshotListing.list(repo, snap, path, e -> out.println(main.json() ? lines.writeValueAsString(
                     SnapshotListing.json(e)) : longFormat ? SnapshotListing.longLine(e)
                     : SnapshotListing.escape(e.path())));

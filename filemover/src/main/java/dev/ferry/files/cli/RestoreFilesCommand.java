@@ -5,6 +5,7 @@ import dev.ferry.cli.FilterOptions;
 import dev.ferry.cli.UsageException;
 import dev.ferry.cli.JobOptions;
 import dev.ferry.cli.Main;
+import dev.ferry.cli.RestoreTargets;
 import dev.ferry.files.FileBackup;
 import dev.ferry.files.FileRestore;
 import dev.ferry.progress.ProgressReporter;
@@ -18,7 +19,9 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -30,7 +33,10 @@ import picocli.CommandLine.Parameters;
         "Restore a files snapshot into a directory, with its metadata.",
         "Nothing is written outside TARGET; existing directories are merged, existing files are replaced only",
         "with --overwrite. 'latest' is the newest files snapshot of one volume: where the repository holds",
-        "several, name it with --volume (and --host)."})
+        "several, name it with --volume (and --host).",
+        "Damaged or missing data does not stop the restore: a file that lacks some of its data is not restored",
+        "(none of its names), every other file is, the damaged files are listed with the offset of the data",
+        "they lack, and the exit code is 3. TARGET must not lie inside the repository, nor hold it."})
 public final class RestoreFilesCommand implements Callable<Integer> {
     private final Main main;
 
@@ -47,7 +53,7 @@ public final class RestoreFilesCommand implements Callable<Integer> {
 
     @Option(names = "--marker", paramLabel = "ID", description = {
             "After a successful restore, write TARGET/.ferry/ID (what an init container waits for).",
-            "Never written when the restore fails."})
+            "Never written when the restore fails or leaves damaged files out."})
     String marker;
 
     @Option(names = "--overwrite", description = "Replace files that already exist in TARGET.")
@@ -75,13 +81,14 @@ public final class RestoreFilesCommand implements Callable<Integer> {
         FileRestore.Result r;
         Snapshots.Stored snap;
         try (Store store = main.openStore()) {
+            RestoreTargets.check(store, abs, true);
             Repository repo = main.openRepository(store, true);
-            snap = new Snapshots(repo).resolve(snapshot, filter.filter(Snapshot.KIND_FILES));
+            snap = new Snapshots(repo, main::warn).resolve(snapshot, filter.filter(Snapshot.KIND_FILES));
             try (ProgressReporter progress = main.progress("restore", 0)) {
                 r = new FileRestore(repo, snap, threads, overwrite).run(abs, include, progress);
             }
         }
-        if (marker != null) {
+        if (marker != null && r.damaged().isEmpty()) {
             Path dir = abs.resolve(".ferry");
             if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
                 Files.createDirectory(dir);
@@ -101,6 +108,17 @@ public final class RestoreFilesCommand implements Callable<Integer> {
             m.put("bytes_written", r.bytesWritten());
             m.put("duration_s", Main.round3(r.durationS()));
             m.put("warnings", r.warnings());
+            List<Map<String, Object>> damaged = new ArrayList<>();
+            for (FileRestore.Damage d : r.damaged()) {
+                Map<String, Object> e = new LinkedHashMap<>();
+                e.put("path", d.path());
+                e.put("offset", d.offset());
+                e.put("length", d.length());
+                e.put("object", d.object());
+                e.put("cause", d.cause());
+                damaged.add(e);
+            }
+            m.put("damaged", damaged);
             main.printJson(m);
         } else {
             main.out().printf("restored snapshot %s into %s: %d files, %d directories, %s in files (%s written) in "
@@ -109,6 +127,15 @@ public final class RestoreFilesCommand implements Callable<Integer> {
             for (String w : r.warnings()) {
                 main.err().println("ferry: warning: " + w);
             }
+            for (FileRestore.Damage d : r.damaged()) {
+                main.err().println("ferry: damaged, not restored: " + d);
+            }
+        }
+        if (!r.damaged().isEmpty()) {
+            main.err().println("ferry: " + r.damaged().size() + " damaged file(s) or director(ies) of snapshot "
+                    + snap.shortId() + " were left out because their data in the repository is damaged or missing"
+                    + (marker != null ? "; no marker was written" : "") + "; everything else is restored");
+            return ExitCodes.DAMAGE;
         }
         return ExitCodes.OK;
     }

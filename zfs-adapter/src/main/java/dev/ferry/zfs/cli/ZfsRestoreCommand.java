@@ -6,6 +6,7 @@ import dev.ferry.cli.ExitCodes;
 import dev.ferry.cli.FilterOptions;
 import dev.ferry.cli.JobOptions;
 import dev.ferry.cli.Main;
+import dev.ferry.cli.RestoreTargets;
 import dev.ferry.cli.Summaries;
 import dev.ferry.engine.RestoreTarget;
 import dev.ferry.progress.ProgressReporter;
@@ -16,6 +17,8 @@ import dev.ferry.repo.Snapshots;
 import dev.ferry.store.Store;
 import dev.ferry.zfs.Zfs;
 import dev.ferry.zfs.ZfsEngine;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -51,6 +54,11 @@ final class ZfsRestoreCommand implements Callable<Integer> {
     @Option(names = "--force", description = "Overwrite an existing target.")
     boolean force;
 
+    @Option(names = "--keep-going", description = {
+            "Go on past damaged or missing data: every other block is restored, the damaged ranges are left",
+            "unwritten and listed, and the exit code is 3. Without it the restore stops at the first."})
+    boolean keepGoing;
+
     @Mixin
     JobOptions job;
 
@@ -64,12 +72,18 @@ final class ZfsRestoreCommand implements Callable<Integer> {
         Zfs.checkName(target);
         ZfsEngine engine = new ZfsEngine(Zfs.fromEnvironment(main.env()));
         try (Store store = main.openStore()) {
+            if (file != null) {
+                Path where = fileTarget(engine.zfs(), target, file);
+                if (where != null) {
+                    RestoreTargets.check(store, where, false);
+                }
+            }
             Repository repo = main.openRepository(store, true);
             SnapshotFilter f = filter.filter(Snapshot.KIND_BLOCK).withEngineFact(EngineBackup.ENGINE, engine.name());
             if (from != null) {
                 f = f.withEngineFact(ZfsEngine.DATASET, from);
             }
-            Snapshots.Stored snap = new Snapshots(repo).resolve(snapshot, "latest".equals(snapshot) ? f
+            Snapshots.Stored snap = new Snapshots(repo, main::warn).resolve(snapshot, "latest".equals(snapshot) ? f
                     : filter.filter(Snapshot.KIND_BLOCK));
             long size = snap.snapshot().volume().size();
             Map<String, String> options = new LinkedHashMap<>();
@@ -80,7 +94,7 @@ final class ZfsRestoreCommand implements Callable<Integer> {
             BlockRestore.Result r;
             try (RestoreTarget t = engine.prepareRestore(target, size, options)) {
                 try (ProgressReporter progress = main.progress("restore", size)) {
-                    r = new BlockRestore(repo, snap, t.writer(), threads).run(progress);
+                    r = new BlockRestore(repo, snap, t.writer(), threads, keepGoing).run(progress);
                 }
                 t.finish(true);
             }
@@ -93,7 +107,39 @@ final class ZfsRestoreCommand implements Callable<Integer> {
             } else {
                 Summaries.printRestore(main.out(), r, snap, where, false);
             }
+            if (!r.damaged().isEmpty()) {
+                main.err().println("ferry: " + r.damaged().size() + " range(s) of " + where + " (" + r.bytesDamaged()
+                        + " bytes) were not restored because their data in the repository is damaged or missing; "
+                        + "the rest of the volume is restored");
+                return ExitCodes.DAMAGE;
+            }
         }
         return ExitCodes.OK;
+    }
+
+    /**
+     * Where {@code file} of {@code dataset} will be: below the dataset's mountpoint, or for a dataset still to be
+     * created, below the mountpoint it will inherit from its nearest existing parent; {@code null} when that
+     * cannot be told (no mountpoint).
+     */
+    static Path fileTarget(Zfs zfs, String dataset, String file) throws IOException {
+        String name = dataset;
+        String below = "";
+        while (true) {
+            Zfs.Dataset ds = zfs.get(name);
+            if (ds != null) {
+                if (ds.mountpoint() == null || !ds.mountpoint().startsWith("/")) {
+                    return null;
+                }
+                Path mount = Path.of(ds.mountpoint());
+                return (below.isEmpty() ? mount : mount.resolve(below)).resolve(file);
+            }
+            int slash = name.lastIndexOf('/');
+            if (slash < 0) {
+                return null;
+            }
+            below = name.substring(slash + 1) + (below.isEmpty() ? "" : "/" + below);
+            name = name.substring(0, slash);
+        }
     }
 }
