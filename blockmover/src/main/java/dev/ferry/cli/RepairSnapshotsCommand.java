@@ -15,8 +15,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
 @Command(name = "snapshots", description = {
-        "Remove the snapshot objects that cannot be read: whose content does not match their name, that do",
-        "not decrypt, or that are not a snapshot. Their data is unknown, so prune refuses to run while they",
+        "Remove the snapshot objects that cannot be read.",
+        "Those are objects whose content does not match their name, that do not decrypt, or that are not a",
+        "snapshot. Their data is unknown, so prune refuses to run while they",
         "exist; once they are gone, prune deletes the data that only they used.",
         "Each is read a second time just before it is removed, and a store that fails to answer stops the",
         "command: only damage is removed. Snapshots of a newer format than this Ferry knows stop it too, and",
