@@ -71,6 +71,8 @@ public final class Repository implements AutoCloseable {
     private final List<Future<?>> uploads = new ArrayList<>();
     private ExecutorService uploader;
     private volatile IOException uploadFailure;
+    // backups storing their snapshot through this repository; each learns the packs it relies on
+    private final List<SnapshotCommit> commits = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     private Repository(Store store, RepositoryConfig config, MasterKey key, String keySlotName) {
         this.store = store;
@@ -353,7 +355,7 @@ public final class Repository implements AutoCloseable {
      */
     public boolean saveWithId(BlobType type, ChunkId id, byte[] data, int off, int len) throws IOException {
         checkUploads();
-        if (contains(id)) {
+        if (known(id)) {
             return false;
         }
         Envelope.Scratch s = Envelope.Scratch.local();
@@ -378,7 +380,7 @@ public final class Repository implements AutoCloseable {
         synchronized (packLock) {
             synchronized (this) {
                 // again: another thread may have stored it while this one sealed it
-                if ((dedup && index.contains(id)) || !pending.add(id)) {
+                if ((dedup && known(id)) || !pending.add(id)) {
                     return false;
                 }
             }
@@ -406,6 +408,77 @@ public final class Repository implements AutoCloseable {
             storePack(full);
         }
         return true;
+    }
+
+    /**
+     * Whether the chunk is indexed or on its way into a pack of this process; a backup storing its snapshot
+     * through this repository learns the pack of an indexed chunk, which its snapshot will then rely on.
+     */
+    private synchronized boolean known(ChunkId id) {
+        if (pending.contains(id)) {
+            return true;
+        }
+        if (commits.isEmpty()) {
+            return index.contains(id);
+        }
+        Optional<ChunkIndex.Location> loc = index.lookup(id);
+        if (loc.isEmpty()) {
+            return false;
+        }
+        for (SnapshotCommit c : commits) {
+            c.relyOn(loc.get().pack());
+        }
+        return true;
+    }
+
+    /**
+     * Starts the commit of one backup's snapshot: from now until it is closed, the packs this repository stores
+     * and the packs of chunks found already indexed are noted as packs the snapshot relies on, and no index file
+     * is written unless {@code lock} (null: none held) is still valid and those packs are present. See
+     * {@link SnapshotCommit}.
+     */
+    public SnapshotCommit beginCommit(RepositoryLock lock) {
+        SnapshotCommit c = new SnapshotCommit(this, lock);
+        commits.add(c);
+        return c;
+    }
+
+    void endCommit(SnapshotCommit c) {
+        commits.remove(c);
+    }
+
+    /**
+     * Fails unless every one of {@code packs} is in the store: one listing of {@code data/xx/} per two-digit
+     * prefix the packs have, or of all {@code data/} when that takes fewer requests (about one per thousand packs).
+     */
+    void requirePresent(java.util.Collection<PackId> packs, String what) throws IOException {
+        if (packs.isEmpty()) {
+            return;
+        }
+        Set<String> prefixes = new java.util.TreeSet<>();
+        for (PackId p : packs) {
+            prefixes.add("data/" + p.hex().substring(0, 2) + "/");
+        }
+        Set<String> present = new HashSet<>();
+        List<String> listings = prefixes.size() > 1 + indexedPacks() / 1000 ? List.of("data/") : List.copyOf(prefixes);
+        for (String prefix : listings) {
+            for (StoreObject o : store.list(prefix)) {
+                present.add(o.name());
+            }
+        }
+        List<PackId> missing = new ArrayList<>();
+        for (PackId p : packs) {
+            if (!present.contains(p.objectName())) {
+                missing.add(p);
+            }
+        }
+        if (!missing.isEmpty()) {
+            java.util.Collections.sort(missing);
+            throw new RepositoryException(missing.size() + " of the " + packs.size() + " pack(s) " + what
+                    + " are gone from " + store.location() + " (" + missing.get(0).objectName()
+                    + (missing.size() > 1 ? " and " + (missing.size() - 1) + " more" : "")
+                    + "): a prune deleted them while this process's lock was stale or removed");
+        }
     }
 
     private void checkUploads() throws IOException {
@@ -457,11 +530,17 @@ public final class Repository implements AutoCloseable {
     private void finishPack(Pack.Writer w) throws IOException {
         boolean stored = false;
         try (w) {
+            for (SnapshotCommit c : commits) {
+                c.checkLock(); // no use storing more for a backup whose lock was lost
+            }
             PackId id = w.finish();
             store.put(id.objectName(), w.file());
             stored = true;
             List<PackEntry> entries = w.entries();
             synchronized (this) {
+                for (SnapshotCommit c : commits) {
+                    c.relyOn(id);
+                }
                 for (PackEntry e : entries) {
                     index.add(id, e);
                     pending.remove(e.id());
@@ -500,6 +579,16 @@ public final class Repository implements AutoCloseable {
             unindexedCount = 0;
         }
         try {
+            if (!commits.isEmpty()) { // an index file never names a pack that a prune deleted under a lost lock
+                for (SnapshotCommit c : commits) {
+                    c.confirmLock();
+                }
+                try {
+                    requirePresent(packs.keySet(), "to be indexed");
+                } catch (RepositoryException e) {
+                    throw SnapshotCommit.aborted(e);
+                }
+            }
             String name = storeIndexFile(new IndexFile(List.of(), packs));
             log.debug("stored index {} ({} chunks)", name, count);
         } catch (IOException | RuntimeException e) {
@@ -589,6 +678,14 @@ public final class Repository implements AutoCloseable {
      * @return the number of chunks named again
      */
     public int ensureIndexed(ChunkRefs refs) throws IOException {
+        return ensureIndexed(refs, new HashSet<>());
+    }
+
+    /**
+     * As {@link #ensureIndexed(ChunkRefs)}; when another process rewrote the index, the packs of every chunk of
+     * the snapshot are added to {@code relied}, and those named again must be present.
+     */
+    int ensureIndexed(ChunkRefs refs, Set<PackId> relied) throws IOException {
         flush();
         Set<String> names = new HashSet<>();
         for (StoreObject o : store.list(IndexFile.PREFIX)) {
@@ -630,8 +727,12 @@ public final class Repository implements AutoCloseable {
         Map<PackId, List<PackEntry>> again = new LinkedHashMap<>();
         Set<ChunkId> seen = new HashSet<>();
         refs.forEach(id -> {
+            ChunkIndex.Location known = lookup(id).orElse(null);
+            if (known != null) {
+                relied.add(known.pack());
+            }
             if (!now.contains(id) && seen.add(id)) {
-                ChunkIndex.Location loc = lookup(id).orElseThrow(() -> new RepositoryException(
+                ChunkIndex.Location loc = Optional.ofNullable(known).orElseThrow(() -> new RepositoryException(
                         "chunk " + id.shortHex() + " of the new snapshot is in no index"));
                 again.computeIfAbsent(loc.pack(), k -> new ArrayList<>()).add(loc.entry());
             }
@@ -641,6 +742,7 @@ public final class Repository implements AutoCloseable {
             knownIndexFiles.addAll(current.keySet());
         }
         if (!again.isEmpty()) {
+            requirePresent(again.keySet(), "whose chunks are to be named again");
             String name = storeIndexFile(new IndexFile(List.of(), again));
             log.info("named {} chunks again in {} after a concurrent prune", seen.size(), name);
         }
