@@ -73,6 +73,11 @@ public final class Repository implements AutoCloseable {
     private volatile IOException uploadFailure;
     // backups storing their snapshot through this repository; each learns the packs it relies on
     private final List<SnapshotCommit> commits = new java.util.concurrent.CopyOnWriteArrayList<>();
+    // when the process is told to stop: see abandon()
+    private volatile boolean stopping;
+    private final Set<Pack.Writer> spooled = new HashSet<>();    // guarded by this: spool files not yet stored
+    private final Object lockGuard = new Object();
+    private final List<RepositoryLock> locks = new ArrayList<>(); // guarded by lockGuard
 
     private Repository(Store store, RepositoryConfig config, MasterKey key, String keySlotName) {
         this.store = store;
@@ -386,9 +391,15 @@ public final class Repository implements AutoCloseable {
             }
             try {
                 if (pack == null) {
+                    if (stopping) {
+                        throw stoppingError();
+                    }
                     Path spool = store.stagingDirectory() != null ? store.stagingDirectory()
                             : Path.of(System.getProperty("java.io.tmpdir"), "ferry-spool");
                     pack = new Pack.Writer(spool, key.aead(), envelope);
+                    synchronized (this) {
+                        spooled.add(pack);
+                    }
                 }
                 pack.add(type, id, sealed, 0, sealedLen, len);
             } catch (IOException | RuntimeException e) {
@@ -481,6 +492,77 @@ public final class Repository implements AutoCloseable {
         }
     }
 
+    private static java.io.InterruptedIOException stoppingError() {
+        return new java.io.InterruptedIOException("the process is stopping: nothing more is stored");
+    }
+
+    /**
+     * Writes a lock for {@code operation} (see {@link RepositoryLock#acquire}) that {@link #abandon()} releases
+     * if the process is stopped before its owner closes it.
+     */
+    public RepositoryLock lock(String operation, String hostname, Clock clock) throws IOException {
+        synchronized (lockGuard) { // abandon() waits for a lock being written, so none is left behind
+            if (stopping) {
+                throw stoppingError();
+            }
+            RepositoryLock lock = RepositoryLock.acquire(store, operation, hostname, clock);
+            locks.removeIf(RepositoryLock::isClosed);
+            locks.add(lock);
+            return lock;
+        }
+    }
+
+    /**
+     * For a process that is being stopped (SIGTERM, SIGINT) while it may still be writing: from now on nothing
+     * more is stored (threads still adding data fail), the spool files of packs not yet stored are deleted, and
+     * the locks taken with {@link #lock} are released. Packs already stored stay: prune removes them if no index
+     * names them. Safe to call from another thread, and more than once.
+     */
+    public void abandon() {
+        stopping = true;
+        List<RepositoryLock> held;
+        synchronized (lockGuard) {
+            held = new ArrayList<>(locks);
+            locks.clear();
+        }
+        List<Pack.Writer> files;
+        Pack.Writer open;
+        synchronized (packLock) { // waits for a chunk being added; no pack is begun after
+            open = pack;
+            pack = null;
+            synchronized (this) {
+                files = new ArrayList<>(spooled);
+                spooled.clear();
+            }
+        }
+        if (open != null) {
+            try {
+                open.close();
+            } catch (IOException | RuntimeException e) {
+                log.debug("closing the open pack: {}", e.toString());
+            }
+        }
+        for (Pack.Writer w : files) {
+            try {
+                Files.deleteIfExists(w.file());
+            } catch (IOException e) {
+                log.warn("could not remove spool file {}: {}", w.file(), e.toString());
+            }
+        }
+        for (RepositoryLock l : held) {
+            try {
+                l.close();
+            } catch (IOException | RuntimeException e) {
+                log.warn("could not remove lock {}: {}", l.name(), e.toString());
+            }
+        }
+    }
+
+    /** Whether {@link #abandon()} was called: nothing more is stored. */
+    public boolean isStopping() {
+        return stopping;
+    }
+
     private void checkUploads() throws IOException {
         IOException f = uploadFailure;
         if (f != null) {
@@ -521,6 +603,7 @@ public final class Repository implements AutoCloseable {
             for (PackEntry e : w.entries()) {
                 pending.remove(e.id());
             }
+            spooled.remove(w);
         }
         w.close();
         Files.deleteIfExists(w.file());
@@ -555,6 +638,9 @@ public final class Repository implements AutoCloseable {
                 dropPack(w);
             }
             Files.deleteIfExists(w.file());
+            synchronized (this) {
+                spooled.remove(w);
+            }
         }
         boolean flushIndex;
         synchronized (this) {
@@ -602,6 +688,9 @@ public final class Repository implements AutoCloseable {
 
     /** Seals and stores an index file; returns its name. */
     String storeIndexFile(IndexFile file) throws IOException {
+        if (stopping) {
+            throw stoppingError();
+        }
         byte[] sealed = file.seal(key.aead(), envelope);
         String name = IndexFile.objectName(sealed);
         store.put(name, sealed);

@@ -348,6 +348,11 @@ public final class RepositoryLock implements AutoCloseable {
         return out;
     }
 
+    /** Whether {@link #close()} was called. */
+    public synchronized boolean isClosed() {
+        return closed;
+    }
+
     /**
      * Stops refreshing and deletes the lock object. Safe to call more than once and from another thread (a
      * shutdown hook): once a refresh under way has ended, nothing writes the lock again.

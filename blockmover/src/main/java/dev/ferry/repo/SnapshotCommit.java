@@ -96,6 +96,9 @@ public final class SnapshotCommit implements AutoCloseable {
         if (prepared == null) {
             throw new IllegalStateException("prepare() comes before store()");
         }
+        if (repo.isStopping()) {
+            throw new java.io.InterruptedIOException("the process is stopping: no snapshot is stored");
+        }
         confirmLock();
         Snapshots snapshots = new Snapshots(repo);
         Snapshots.Stored stored = snapshots.save(snapshot);
