@@ -52,19 +52,34 @@ class LockLossTest {
         Fixtures.init(store);
     }
 
-    /** A store that holds every pack upload after the first one stored, until released. */
+    /**
+     * A store that holds every pack upload after the first one stored, until released; or, with {@code
+     * "snapshots/"}, holds the snapshot's write until released.
+     */
     static final class PausingStore implements Store {
         final Store inner;
+        final String prefix;
         final CountDownLatch paused = new CountDownLatch(1);
         final CountDownLatch resume = new CountDownLatch(1);
         final AtomicBoolean first = new AtomicBoolean(true);
 
         PausingStore(Store inner) {
+            this(inner, "data/");
+        }
+
+        PausingStore(Store inner, String prefix) {
             this.inner = inner;
+            this.prefix = prefix;
         }
 
         private void pauseAround(String name, IoRunnable put) throws IOException {
-            if (!name.startsWith("data/")) {
+            if (!name.startsWith(prefix)) {
+                put.run();
+                return;
+            }
+            if (prefix.equals(Snapshots.PREFIX)) {
+                paused.countDown();
+                await();
                 put.run();
                 return;
             }
@@ -259,6 +274,36 @@ class LockLossTest {
         }
         Repository after = Fixtures.open(store);
         assertTrue(new Snapshots(after).list().isEmpty(), "no snapshot is listed");
+        Verifier.Report report = new Verifier(after, m -> { }).verify(false, 2);
+        assertTrue(report.ok(), report.errors().toString());
+    }
+
+    @Test
+    void aSnapshotWrittenAfterItsLockWasLostIsRemovedAgain() throws Exception {
+        // the lock is removed and a prune deletes packs after the backup's last check, before its snapshot lands
+        Path vol = volume();
+        Snapshots.Stored parent = Fixtures.backup(Fixtures.open(store), vol, BS, null, null).snapshot();
+        ChangedRanges changed = changeSecondHalf(vol);
+        PausingStore paused = new PausingStore(store, Snapshots.PREFIX);
+        RepositoryLock lock = RepositoryLock.acquire(paused, "backup", "writer", Clock.systemUTC());
+        try {
+            CompletableFuture<BlockBackup.Result> running = start(paused, vol, parent, changed, lock);
+            awaitPaused(paused, running);
+            new Snapshots(Fixtures.open(store)).delete(parent.id());
+            store.delete(lock.name());
+            Pruner.Result p = prune();
+            assertTrue(p.packsDeleted() > 0, p.toString());
+            paused.resume.countDown();
+            ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+                    () -> running.get(60, TimeUnit.SECONDS));
+            String m = String.valueOf(e.getCause().getMessage());
+            assertTrue(m.contains("removed again") && m.contains("was removed while this process held it"), m);
+        } finally {
+            paused.resume.countDown();
+            lock.close();
+        }
+        Repository after = Fixtures.open(store);
+        assertTrue(new Snapshots(after).list().isEmpty(), "the snapshot was removed again");
         Verifier.Report report = new Verifier(after, m -> { }).verify(false, 2);
         assertTrue(report.ok(), report.errors().toString());
     }
