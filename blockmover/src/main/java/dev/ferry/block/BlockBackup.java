@@ -8,6 +8,7 @@ import dev.ferry.repo.ChunkId;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryException;
 import dev.ferry.repo.RepositoryLock;
+import dev.ferry.repo.SnapshotCommit;
 import dev.ferry.repo.Snapshot;
 import dev.ferry.repo.Snapshots;
 import dev.ferry.util.Threads;
@@ -163,8 +164,15 @@ public final class BlockBackup {
         return (int) Math.min(pageBlocks, blocks - (long) p * pageBlocks);
     }
 
-    /** Runs the backup and stores the snapshot. */
+    /** Runs the backup and stores the snapshot (through a {@link SnapshotCommit}, safe beside prunes). */
     public Result run(ProgressListener progress, Clock clock, String hostname) throws IOException {
+        try (SnapshotCommit commit = repo.beginCommit(req.lock())) {
+            return run(commit, progress, clock, hostname);
+        }
+    }
+
+    private Result run(SnapshotCommit commit, ProgressListener progress, Clock clock, String hostname)
+            throws IOException {
         if (req.parent() != null) {
             Snapshots.checkSameVolume(req.parent(), req.volumeName(), req.sourceName(), hostname);
         }
@@ -281,10 +289,7 @@ public final class BlockBackup {
         }
         repo.flushThenRethrow(failure.get()); // what was stored stays: the next run deduplicates against it
         Snapshot.Volume volume = new Snapshot.Volume(size, blockSize, pageBlocks, Arrays.asList(pageIds));
-        if (req.lock() != null) {
-            req.lock().check();
-        }
-        int again = repo.ensureIndexed(action -> forEachChunk(repo, volume, action));
+        int again = commit.prepare(action -> forEachChunk(repo, volume, action));
         if (again > 0) {
             log.info("{} chunks of this backup were named again after a concurrent prune", again);
         }
@@ -302,7 +307,7 @@ public final class BlockBackup {
         Snapshot snap = new Snapshot(Snapshot.VERSION, Snapshot.KIND_BLOCK, time, hostname, req.sourceName(),
                 req.tags() == null ? Map.of() : req.tags(), req.parent() == null ? null : req.parent().id(), volume,
                 summary, req.engine(), null, req.volumeName());
-        Snapshots.Stored stored = new Snapshots(repo).save(snap);
+        Snapshots.Stored stored = commit.store(snap);
         log.info("snapshot {}: read {} of {} bytes, {} new bytes stored", stored.shortId(), bytesRead.get(), size,
                 bytesNew);
         return new Result(stored, size, bytesRead.get(), bytesNew, chunksNew, zeroBlocks.get(),

@@ -75,7 +75,7 @@ final class BackupCommand {
             try (Store store = main.openStore();
                  FileVolume reader = FileVolume.openForReading(source)) {
                 Repository repo = main.openRepository(store, false);
-                try (RepositoryLock lock = RepositoryLock.acquire(store, "backup", main.hostname(), main.clock())) {
+                try (RepositoryLock lock = repo.lock("backup", main.hostname(), main.clock())) {
                     repo.loadIndex();
                     Snapshots.Stored parentSnap = null;
                     if (parent != null) {

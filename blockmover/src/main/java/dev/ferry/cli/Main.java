@@ -9,6 +9,7 @@ import dev.ferry.repo.RepositoryException;
 import dev.ferry.store.Store;
 import dev.ferry.store.Stores;
 import dev.ferry.progress.ProgressReporter;
+import dev.ferry.util.Cleanups;
 import dev.ferry.repo.Json;
 import java.io.Console;
 import java.io.IOException;
@@ -75,6 +76,8 @@ public final class Main {
     boolean json;
 
     final Map<String, String> env;
+    /** What this run must undo if it is stopped: repository locks and spool files (see {@link #stopped()}). */
+    final Cleanups cleanups = new Cleanups();
     final PrintWriter out;
     final PrintWriter err;
     final Console console;
@@ -90,7 +93,16 @@ public final class Main {
         warmUp();
         PrintWriter out = new PrintWriter(System.out, true);
         PrintWriter err = new PrintWriter(System.err, true);
-        int code = execute(args, System.getenv(), out, err, System.console());
+        Main main = new Main(System.getenv(), out, err, System.console());
+        // SIGTERM (Kubernetes) and SIGINT end the JVM through its shutdown hooks: release what this run holds
+        Thread hook = new Thread(main::stopped, "ferry-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
+        int code = main.commandLine().execute(args);
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException stopping) {
+            // a signal came as the command ended: the hook runs, and System.exit below waits for it
+        }
         out.flush();
         err.flush();
         System.exit(code);
@@ -112,6 +124,14 @@ public final class Main {
         }, "ferry-warm-up");
         t.setDaemon(true);
         t.start();
+    }
+
+    /** Run by the shutdown hook when the process is stopped (SIGTERM, SIGINT) before its command finished. */
+    void stopped() {
+        if (cleanups.run() > 0) {
+            err.println("ferry: stopped; this process's repository locks and unfinished pack files were removed");
+            err.flush();
+        }
     }
 
     /** Runs one command line; returns its exit code. Used by {@link #main} and by tests in-process. */
@@ -236,7 +256,9 @@ public final class Main {
 
     public Repository openRepository(Store store, boolean loadIndex) throws IOException {
         KeySource key = existingKey();
-        return loadIndex ? Repository.open(store, key) : Repository.openKeyOnly(store, key);
+        Repository r = loadIndex ? Repository.open(store, key) : Repository.openKeyOnly(store, key);
+        cleanups.add("repository " + store.location(), r::abandon);
+        return r;
     }
 
     public Clock clock() {

@@ -39,7 +39,7 @@ final class RepairSnapshotsCommand implements Callable<Integer> {
         Main main = repair.main;
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, false);
-            try (RepositoryLock lock = RepositoryLock.acquire(store, "repair snapshots", main.hostname(),
+            try (RepositoryLock lock = repo.lock("repair snapshots", main.hostname(),
                     main.clock())) {
                 for (RepositoryLock.Found f : RepositoryLock.list(store)) {
                     String op = f.info() == null ? null : f.info().operation();

@@ -71,7 +71,7 @@ public final class IndexRepair {
     }
 
     public Result run(String hostname, boolean readAllPacks) throws IOException {
-        try (RepositoryLock lock = RepositoryLock.acquire(store, "repair", hostname, clock)) {
+        try (RepositoryLock lock = repo.lock("repair", hostname, clock)) {
             for (RepositoryLock.Found f : RepositoryLock.list(store)) {
                 if (!f.name().equals(lock.name()) && !f.isStale(clock.instant(), lock.processes())) {
                     throw new RepositoryException("another process is using the repository: " + f.describe()

@@ -218,7 +218,7 @@ public final class Pruner {
     }
 
     private Result run(String hostname, boolean dryRun, Set<String> forgotten) throws IOException {
-        try (RepositoryLock lock = RepositoryLock.acquire(store, "prune", hostname, clock)) {
+        try (RepositoryLock lock = repo.lock("prune", hostname, clock)) {
             for (RepositoryLock.Found f : RepositoryLock.list(store)) {
                 if (!f.name().equals(lock.name()) && !f.isStale(clock.instant(), lock.processes())
                         && f.info() != null && "prune".equals(f.info().operation())) {

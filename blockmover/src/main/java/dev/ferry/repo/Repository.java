@@ -72,6 +72,13 @@ public final class Repository implements AutoCloseable {
     private final List<Future<?>> uploads = new ArrayList<>();
     private ExecutorService uploader;
     private volatile IOException uploadFailure;
+    // backups storing their snapshot through this repository; each learns the packs it relies on
+    private final List<SnapshotCommit> commits = new java.util.concurrent.CopyOnWriteArrayList<>();
+    // when the process is told to stop: see abandon()
+    private volatile boolean stopping;
+    private final Set<Pack.Writer> spooled = new HashSet<>();    // guarded by this: spool files not yet stored
+    private final Object lockGuard = new Object();
+    private final List<RepositoryLock> locks = new ArrayList<>(); // guarded by lockGuard
 
     private Repository(Store store, RepositoryConfig config, MasterKey key, String keySlotName) {
         this.store = store;
@@ -460,7 +467,7 @@ public final class Repository implements AutoCloseable {
      * removals cannot each take the other's slot. Backups and prunes touch no key slot and do not wait for it.
      */
     private RepositoryLock keyChangeLock(Clock clock, String hostname) throws IOException {
-        return RepositoryLock.acquireExclusive(store, RepositoryLock.KEY_CHANGE, hostname, clock);
+        return lockExclusive(RepositoryLock.KEY_CHANGE, hostname, clock);
     }
 
     private static String defaultHostname() {
@@ -545,7 +552,7 @@ public final class Repository implements AutoCloseable {
      */
     public boolean saveWithId(BlobType type, ChunkId id, byte[] data, int off, int len) throws IOException {
         checkUploads();
-        if (contains(id)) {
+        if (known(id)) {
             return false;
         }
         Envelope.Scratch s = Envelope.Scratch.local();
@@ -570,15 +577,21 @@ public final class Repository implements AutoCloseable {
         synchronized (packLock) {
             synchronized (this) {
                 // again: another thread may have stored it while this one sealed it
-                if ((dedup && index.contains(id)) || !pending.add(id)) {
+                if ((dedup && known(id)) || !pending.add(id)) {
                     return false;
                 }
             }
             try {
                 if (pack == null) {
+                    if (stopping) {
+                        throw stoppingError();
+                    }
                     Path spool = store.stagingDirectory() != null ? store.stagingDirectory()
                             : Path.of(System.getProperty("java.io.tmpdir"), "ferry-spool");
                     pack = new Pack.Writer(spool, key.aead(), envelope);
+                    synchronized (this) {
+                        spooled.add(pack);
+                    }
                 }
                 pack.add(type, id, sealed, 0, sealedLen, len);
             } catch (IOException | RuntimeException e) {
@@ -598,6 +611,160 @@ public final class Repository implements AutoCloseable {
             storePack(full);
         }
         return true;
+    }
+
+    /**
+     * Whether the chunk is indexed or on its way into a pack of this process; a backup storing its snapshot
+     * through this repository learns the pack of an indexed chunk, which its snapshot will then rely on.
+     */
+    private synchronized boolean known(ChunkId id) {
+        if (pending.contains(id)) {
+            return true;
+        }
+        if (commits.isEmpty()) {
+            return index.contains(id);
+        }
+        Optional<ChunkIndex.Location> loc = index.lookup(id);
+        if (loc.isEmpty()) {
+            return false;
+        }
+        for (SnapshotCommit c : commits) {
+            c.relyOn(loc.get().pack());
+        }
+        return true;
+    }
+
+    /**
+     * Starts the commit of one backup's snapshot: from now until it is closed, the packs this repository stores
+     * and the packs of chunks found already indexed are noted as packs the snapshot relies on, and no index file
+     * is written unless {@code lock} (null: none held) is still valid and those packs are present. See
+     * {@link SnapshotCommit}.
+     */
+    public SnapshotCommit beginCommit(RepositoryLock lock) {
+        SnapshotCommit c = new SnapshotCommit(this, lock);
+        commits.add(c);
+        return c;
+    }
+
+    void endCommit(SnapshotCommit c) {
+        commits.remove(c);
+    }
+
+    /**
+     * Fails unless every one of {@code packs} is in the store: one listing of {@code data/xx/} per two-digit
+     * prefix the packs have, or of all {@code data/} when that takes fewer requests (about one per thousand packs).
+     */
+    void requirePresent(java.util.Collection<PackId> packs, String what) throws IOException {
+        if (packs.isEmpty()) {
+            return;
+        }
+        Set<String> prefixes = new java.util.TreeSet<>();
+        for (PackId p : packs) {
+            prefixes.add("data/" + p.hex().substring(0, 2) + "/");
+        }
+        Set<String> present = new HashSet<>();
+        List<String> listings = prefixes.size() > 1 + indexedPacks() / 1000 ? List.of("data/") : List.copyOf(prefixes);
+        for (String prefix : listings) {
+            for (StoreObject o : store.list(prefix)) {
+                present.add(o.name());
+            }
+        }
+        List<PackId> missing = new ArrayList<>();
+        for (PackId p : packs) {
+            if (!present.contains(p.objectName())) {
+                missing.add(p);
+            }
+        }
+        if (!missing.isEmpty()) {
+            java.util.Collections.sort(missing);
+            throw new RepositoryException(missing.size() + " of the " + packs.size() + " pack(s) " + what
+                    + " are gone from " + store.location() + " (" + missing.get(0).objectName()
+                    + (missing.size() > 1 ? " and " + (missing.size() - 1) + " more" : "")
+                    + "): a prune deleted them while this process's lock was stale or removed");
+        }
+    }
+
+    private static java.io.InterruptedIOException stoppingError() {
+        return new java.io.InterruptedIOException("the process is stopping: nothing more is stored");
+    }
+
+    /**
+     * Writes a lock for {@code operation} (see {@link RepositoryLock#acquire}) that {@link #abandon()} releases
+     * if the process is stopped before its owner closes it.
+     */
+    public RepositoryLock lock(String operation, String hostname, Clock clock) throws IOException {
+        return track(() -> RepositoryLock.acquire(store, operation, hostname, clock));
+    }
+
+    /**
+     * As {@link #lock}, through {@link RepositoryLock#acquireExclusive}: refused while another lock of
+     * {@code operation} is live.
+     */
+    public RepositoryLock lockExclusive(String operation, String hostname, Clock clock) throws IOException {
+        return track(() -> RepositoryLock.acquireExclusive(store, operation, hostname, clock));
+    }
+
+    private RepositoryLock track(IoSupplier<RepositoryLock> acquire) throws IOException {
+        synchronized (lockGuard) { // abandon() waits for a lock being written, so none is left behind
+            if (stopping) {
+                throw stoppingError();
+            }
+            RepositoryLock lock = acquire.get();
+            locks.removeIf(RepositoryLock::isClosed);
+            locks.add(lock);
+            return lock;
+        }
+    }
+
+    /**
+     * For a process that is being stopped (SIGTERM, SIGINT) while it may still be writing: from now on nothing
+     * more is stored (threads still adding data fail), the spool files of packs not yet stored are deleted, and
+     * the locks taken with {@link #lock} are released. Packs already stored stay: prune removes them if no index
+     * names them. Safe to call from another thread, and more than once.
+     */
+    public void abandon() {
+        stopping = true;
+        List<RepositoryLock> held;
+        synchronized (lockGuard) {
+            held = new ArrayList<>(locks);
+            locks.clear();
+        }
+        List<Pack.Writer> files;
+        Pack.Writer open;
+        synchronized (packLock) { // waits for a chunk being added; no pack is begun after
+            open = pack;
+            pack = null;
+            synchronized (this) {
+                files = new ArrayList<>(spooled);
+                spooled.clear();
+            }
+        }
+        if (open != null) {
+            try {
+                open.close();
+            } catch (IOException | RuntimeException e) {
+                log.debug("closing the open pack: {}", e.toString());
+            }
+        }
+        for (Pack.Writer w : files) {
+            try {
+                Files.deleteIfExists(w.file());
+            } catch (IOException e) {
+                log.warn("could not remove spool file {}: {}", w.file(), e.toString());
+            }
+        }
+        for (RepositoryLock l : held) {
+            try {
+                l.close();
+            } catch (IOException | RuntimeException e) {
+                log.warn("could not remove lock {}: {}", l.name(), e.toString());
+            }
+        }
+    }
+
+    /** Whether {@link #abandon()} was called: nothing more is stored. */
+    public boolean isStopping() {
+        return stopping;
     }
 
     private void checkUploads() throws IOException {
@@ -640,6 +807,7 @@ public final class Repository implements AutoCloseable {
             for (PackEntry e : w.entries()) {
                 pending.remove(e.id());
             }
+            spooled.remove(w);
         }
         w.close();
         Files.deleteIfExists(w.file());
@@ -649,11 +817,17 @@ public final class Repository implements AutoCloseable {
     private void finishPack(Pack.Writer w) throws IOException {
         boolean stored = false;
         try (w) {
+            for (SnapshotCommit c : commits) {
+                c.checkLock(); // no use storing more for a backup whose lock was lost
+            }
             PackId id = w.finish();
             store.put(id.objectName(), w.file());
             stored = true;
             List<PackEntry> entries = w.entries();
             synchronized (this) {
+                for (SnapshotCommit c : commits) {
+                    c.relyOn(id);
+                }
                 for (PackEntry e : entries) {
                     index.add(id, e);
                     pending.remove(e.id());
@@ -668,6 +842,9 @@ public final class Repository implements AutoCloseable {
                 dropPack(w);
             }
             Files.deleteIfExists(w.file());
+            synchronized (this) {
+                spooled.remove(w);
+            }
         }
         boolean flushIndex;
         synchronized (this) {
@@ -692,6 +869,16 @@ public final class Repository implements AutoCloseable {
             unindexedCount = 0;
         }
         try {
+            if (!commits.isEmpty()) { // an index file never names a pack that a prune deleted under a lost lock
+                for (SnapshotCommit c : commits) {
+                    c.confirmLock();
+                }
+                try {
+                    requirePresent(packs.keySet(), "to be indexed");
+                } catch (RepositoryException e) {
+                    throw SnapshotCommit.aborted(e);
+                }
+            }
             String name = storeIndexFile(new IndexFile(List.of(), packs));
             log.debug("stored index {} ({} chunks)", name, count);
         } catch (IOException | RuntimeException e) {
@@ -705,6 +892,9 @@ public final class Repository implements AutoCloseable {
 
     /** Seals and stores an index file; returns its name. */
     String storeIndexFile(IndexFile file) throws IOException {
+        if (stopping) {
+            throw stoppingError();
+        }
         byte[] sealed = file.seal(key.aead(), envelope);
         String name = IndexFile.objectName(sealed);
         store.put(name, sealed);
@@ -781,6 +971,14 @@ public final class Repository implements AutoCloseable {
      * @return the number of chunks named again
      */
     public int ensureIndexed(ChunkRefs refs) throws IOException {
+        return ensureIndexed(refs, new HashSet<>());
+    }
+
+    /**
+     * As {@link #ensureIndexed(ChunkRefs)}; when another process rewrote the index, the packs of every chunk of
+     * the snapshot are added to {@code relied}, and those named again must be present.
+     */
+    int ensureIndexed(ChunkRefs refs, Set<PackId> relied) throws IOException {
         flush();
         Set<String> names = new HashSet<>();
         for (StoreObject o : store.list(IndexFile.PREFIX)) {
@@ -823,8 +1021,12 @@ public final class Repository implements AutoCloseable {
         Map<PackId, List<PackEntry>> again = new LinkedHashMap<>();
         Set<ChunkId> seen = new HashSet<>();
         refs.forEach(id -> {
+            ChunkIndex.Location known = lookup(id).orElse(null);
+            if (known != null) {
+                relied.add(known.pack());
+            }
             if (!now.contains(id) && seen.add(id)) {
-                ChunkIndex.Location loc = lookup(id).orElseThrow(() -> new RepositoryException(
+                ChunkIndex.Location loc = Optional.ofNullable(known).orElseThrow(() -> new RepositoryException(
                         "chunk " + id.shortHex() + " of the new snapshot is in no index"));
                 again.computeIfAbsent(loc.pack(), k -> new ArrayList<>()).add(loc.entry());
             }
@@ -834,6 +1036,7 @@ public final class Repository implements AutoCloseable {
             knownIndexFiles.addAll(current.keySet());
         }
         if (!again.isEmpty()) {
+            requirePresent(again.keySet(), "whose chunks are to be named again");
             String name = storeIndexFile(new IndexFile(List.of(), again));
             log.info("named {} chunks again in {} after a concurrent prune", seen.size(), name);
         }
@@ -847,6 +1050,10 @@ public final class Repository implements AutoCloseable {
     }
 
     @FunctionalInterface
+    private interface IoSupplier<T> {
+        T get() throws IOException;
+    }
+
     public interface IoConsumer<T> {
         void accept(T t) throws IOException;
     }

@@ -137,6 +137,11 @@ public final class RepositoryLock implements AutoCloseable {
     private final ProcessTable processes;
     private final ScheduledExecutorService refresher;
     private volatile IOException refreshFailure;
+    /** Why this lock can no longer be trusted (removed, or unrefreshed past {@link #STALE}); sticky once set. */
+    private volatile String lost;
+    private volatile Instant writtenAt;     // the holder's clock at the last write that succeeded
+    private volatile long writtenNanos;     // System.nanoTime() then: a pause of the process shows here too
+    private boolean closed;                 // guarded by this
 
     private RepositoryLock(Store store, String name, Clock clock, Info base, ProcessTable processes) {
         this.store = store;
@@ -211,31 +216,112 @@ public final class RepositoryLock implements AutoCloseable {
     }
 
     private void write(String refreshed) throws IOException {
+        long nanos = System.nanoTime();
         try {
             store.put(name, Json.MAPPER.writeValueAsBytes(base.withRefreshed(refreshed)));
         } catch (JacksonException e) {
             throw new IllegalStateException(e);
         }
+        writtenAt = Instant.parse(refreshed);
+        writtenNanos = nanos;
     }
 
-    private void refresh() {
+    /**
+     * Rewrites the lock, unless it can no longer be trusted: a lock that was removed (by {@code ferry unlock
+     * --remove-all}, or by a prune that judged it stale) or that went unrefreshed for {@link #STALE} is not
+     * written again, since a prune may have deleted packs in the meantime that the holder still needs; the
+     * holder finds out at its next {@link #check()}.
+     */
+    synchronized void refresh() {
+        if (closed || lost != null) {
+            return;
+        }
         try {
+            checkAge();
+            if (!store.exists(name)) {
+                lost = removed();
+                log.warn(lost);
+                return;
+            }
             write(clock.instant().toString());
+            refreshFailure = null;
         } catch (IOException | RuntimeException e) {
+            if (lost != null) {
+                return;
+            }
             log.warn("could not refresh lock {}: {}", name, e.toString());
             refreshFailure = e instanceof IOException io ? io : new IOException(e);
         }
     }
 
+    /** Marks the lock lost once its last write is {@link #STALE} old, by the clock or by the process's own time. */
+    private void checkAge() throws IOException {
+        String why = lost;
+        if (why != null) {
+            throw new RepositoryException(why);
+        }
+        Duration sinceNanos = Duration.ofNanos(System.nanoTime() - writtenNanos);
+        Duration sinceClock = Duration.between(writtenAt, clock.instant());
+        Duration since = sinceNanos.compareTo(sinceClock) > 0 ? sinceNanos : sinceClock;
+        if (since.compareTo(STALE) > 0) {
+            IOException f = refreshFailure;
+            lost = "the repository lock " + name + " was last written " + writtenAt + ", more than "
+                    + STALE.toMinutes() + " minutes ago" + (f == null ? " (was this process paused?)"
+                    : " (refreshing failed: " + f.getMessage() + ")") + "; others may have taken it as stale, and a "
+                    + "prune may have deleted data this process relies on";
+            throw new RepositoryException(lost);
+        }
+    }
+
     /**
-     * Fails if the lock could not be refreshed in time: past {@link #STALE}, a prune may have taken this
-     * process for dead.
+     * Fails if this lock can no longer be trusted: it was removed from the store, or it was not written for
+     * {@link #STALE} (its refreshes failed, or the process was paused), so a prune may have judged it stale.
+     * Looks at what this process knows; {@link #confirm()} also reads the lock object.
      */
     public void check() throws IOException {
-        IOException f = refreshFailure;
-        if (f != null) {
-            throw new IOException("the repository lock " + name + " could not be refreshed: " + f.getMessage(), f);
+        checkAge();
+    }
+
+    /**
+     * Confirms that the lock is still valid as others see it: {@link #check()}, then the lock object is read
+     * from the store and must be there, not stale by its {@code refreshed} time. From the moment this returns,
+     * a prune that starts deleting has seen the lock (or takes it as stale at least {@link #STALE} later); see
+     * docs/FORMAT.md, "Locks".
+     */
+    public void confirm() throws IOException {
+        checkAge();
+        byte[] bytes;
+        try {
+            bytes = store.get(name);
+        } catch (NoSuchObjectException gone) {
+            synchronized (this) {
+                if (closed) {
+                    throw new RepositoryException("the repository lock " + name + " was released");
+                }
+                lost = removed();
+                throw new RepositoryException(lost);
+            }
         }
+        Info info;
+        try {
+            info = Json.MAPPER.readValue(bytes, Info.class);
+            info.refreshedAt();
+        } catch (IOException | RuntimeException e) {
+            throw new RepositoryException("the repository lock " + name + " cannot be read back: " + e);
+        }
+        Instant now = clock.instant();
+        if (info.refreshedAt().plus(STALE).isBefore(now)) {
+            lost = "the repository lock " + name + " says it was refreshed " + info.refreshed() + ", more than "
+                    + STALE.toMinutes() + " minutes before " + now + ": others take it as stale, and a prune may "
+                    + "have deleted data this process relies on";
+            throw new RepositoryException(lost);
+        }
+    }
+
+    private String removed() {
+        return "the repository lock " + name + " was removed while this process held it (by 'ferry unlock "
+                + "--remove-all', or by a prune that judged it stale); a prune may have deleted data this process "
+                + "relies on";
     }
 
     /** Every lock in the store; an unreadable one has no info. */
@@ -291,9 +377,24 @@ public final class RepositoryLock implements AutoCloseable {
         return out;
     }
 
+    /** Whether {@link #close()} was called. */
+    public synchronized boolean isClosed() {
+        return closed;
+    }
+
+    /**
+     * Stops refreshing and deletes the lock object. Safe to call more than once and from another thread (a
+     * shutdown hook): once a refresh under way has ended, nothing writes the lock again.
+     */
     @Override
     public void close() throws IOException {
-        refresher.shutdownNow();
+        synchronized (this) { // waits for a refresh under way; none starts after
+            if (closed) {
+                return;
+            }
+            closed = true;
+            refresher.shutdownNow();
+        }
         store.delete(name);
     }
 }

@@ -7,6 +7,7 @@ import dev.ferry.repo.ChunkId;
 import dev.ferry.repo.Repository;
 import dev.ferry.repo.RepositoryException;
 import dev.ferry.repo.RepositoryLock;
+import dev.ferry.repo.SnapshotCommit;
 import dev.ferry.repo.Snapshot;
 import dev.ferry.repo.Snapshots;
 import dev.ferry.repo.Tree;
@@ -172,8 +173,15 @@ public final class FileBackup {
                            String subtree, byte[] target, Map<String, String> xattrs, String rel, int category) {
     }
 
-    /** Runs the backup and stores the snapshot. */
+    /** Runs the backup and stores the snapshot (through a {@link SnapshotCommit}, safe beside prunes). */
     public Result run(ProgressListener progress, Clock clock, String hostname) throws IOException {
+        try (SnapshotCommit commit = repo.beginCommit(req.lock())) {
+            return run(commit, progress, clock, hostname);
+        }
+    }
+
+    private Result run(SnapshotCommit commit, ProgressListener progress, Clock clock, String hostname)
+            throws IOException {
         if (req.parent() != null) {
             Snapshots.checkSameVolume(req.parent(), req.volumeName(), req.sourceName(), hostname);
         }
@@ -229,11 +237,8 @@ public final class FileBackup {
             }
         }
         repo.flushThenRethrow(failure.get()); // what was stored stays: the next run deduplicates against it
-        if (req.lock() != null) {
-            req.lock().check();
-        }
         String treeId = rootId;
-        int again = repo.ensureIndexed(action -> Tree.forEachChunk(repo::load, treeId, new HashSet<>(), action));
+        int again = commit.prepare(action -> Tree.forEachChunk(repo::load, treeId, new HashSet<>(), action));
         if (again > 0) {
             log.info("{} chunks of this backup were named again after a concurrent prune", again);
         }
@@ -259,7 +264,7 @@ public final class FileBackup {
         Snapshot snap = new Snapshot(Snapshot.VERSION, Snapshot.KIND_FILES, time, hostname, req.sourceName(),
                 req.tags() == null ? Map.of() : req.tags(), req.parent() == null ? null : req.parent().id(), null,
                 summary, null, rootId, req.volumeName());
-        Snapshots.Stored stored = new Snapshots(repo).save(snap);
+        Snapshots.Stored stored = commit.store(snap);
         log.info("snapshot {}: {} files read ({} bytes), {} unchanged, {} new bytes stored", stored.shortId(),
                 filesNew.get() + filesChanged.get(), bytesRead.get(), filesUnchanged.get(), bytesNew);
         return new Result(stored, bytesTotal.get(), bytesRead.get(), bytesNew, chunksNew, filesNew.get(),

@@ -79,7 +79,7 @@ public final class BackupFilesCommand implements Callable<Integer> {
         Snapshots.Stored parentSnap = null;
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, false);
-            try (RepositoryLock lock = RepositoryLock.acquire(store, "backup", main.hostname(), main.clock())) {
+            try (RepositoryLock lock = repo.lock("backup", main.hostname(), main.clock())) {
                 repo.loadIndex();
                 if (parent != null) {
                     parentSnap = findParent(repo, sourceName, volumeName);

@@ -63,7 +63,7 @@ final class ZfsBackupCommand implements Callable<Integer> {
         ZfsEngine engine = new ZfsEngine(Zfs.fromEnvironment(main.env()));
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, false);
-            try (RepositoryLock lock = RepositoryLock.acquire(store, "backup", main.hostname(), main.clock())) {
+            try (RepositoryLock lock = repo.lock("backup", main.hostname(), main.clock())) {
                 repo.loadIndex();
                 EngineBackup.Result r;
                 try {
