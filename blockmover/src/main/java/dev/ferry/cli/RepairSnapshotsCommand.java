@@ -118,7 +118,7 @@ final class RepairSnapshotsCommand implements Callable<Integer> {
         main.out.printf("%d damaged snapshot(s) %s; %d snapshot(s) can be read%n", removed,
                 dryRun ? "would be removed" : "removed", listing.snapshots().size());
         if (removed > 0) {
-            main.out.printf("prune %s deletes the data that only %s used%n", dryRun ? "would then" : "now",
+            main.out.printf("prune %s the data that only %s used%n", dryRun ? "would then delete" : "now deletes",
                     removed == 1 ? "it" : "they");
         }
     }

@@ -160,12 +160,14 @@ public final class Verifier {
         }
 
         progress.accept("checking snapshots");
-        List<RepositoryException> snapErrors = new ArrayList<>();
         listener.phase("reading snapshot objects", 0, "snapshots");
-        List<Snapshots.Stored> snaps = new Snapshots(repo).list(snapErrors);
-        listener.advance(snaps.size() + snapErrors.size());
-        snapErrors.forEach(e -> errors.add(e.getMessage()));
-        int snapshotCount = snaps.size() + snapErrors.size();
+        // damage is reported; a store that fails to return a snapshot fails verify, as it says nothing of the data
+        Snapshots.Listing listing = new Snapshots(repo).readAll();
+        List<Snapshots.Stored> snaps = listing.snapshots();
+        listener.advance(snaps.size() + listing.damaged().size());
+        listing.damaged().forEach(d -> errors.add(d.describe() + "; remove it with 'ferry repair snapshots' (or "
+                + "'ferry forget " + d.shortId() + "')"));
+        int snapshotCount = snaps.size() + listing.damaged().size();
         listener.phase("checking snapshots", snaps.size(), "snapshots");
         java.util.Set<PackId> needed = new java.util.HashSet<>();
         Lookup lookup = new Lookup(distinct, orphans, needed);

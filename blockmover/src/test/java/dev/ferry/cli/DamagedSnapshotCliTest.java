@@ -121,6 +121,14 @@ class DamagedSnapshotCliTest {
         }
         assertEquals(packs, packFiles());
 
+        // verify names it as damage and says how to remove it
+        CliRunner.Result verify = cli.run("verify");
+        assertEquals(ExitCodes.DAMAGE, verify.exitCode(), verify.toString());
+        assertTrue((verify.out() + verify.err()).contains(nameB + ") cannot be read: content does not match its name"),
+                verify.toString());
+        assertTrue(verify.out().contains("; remove it with 'ferry repair snapshots' (or 'ferry forget "
+                + idB.substring(0, 8) + "')"), verify.toString());
+
         // a dry run lists it and removes nothing
         CliRunner.Result dry = ok("repair", "snapshots", "--dry-run");
         assertTrue(dry.out().contains("would remove " + nameB + ": content does not match its name"), dry.toString());
