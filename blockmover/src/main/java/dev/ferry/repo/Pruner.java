@@ -243,6 +243,9 @@ public final class Pruner {
             }
         }
         progress.advance(listed.size());
+        // the index loaded when the repository was opened already tells of damage: say so before reading snapshots,
+        // whose manifests may live in the packs the damaged file named (read again below, before anything is written)
+        refuseIncompleteIndex(Map.of(), repo.indexDamage());
         Snapshots snapshots = new Snapshots(repo);
         // a snapshot that cannot be read uses data nobody knows: prune refuses rather than delete it
         List<Snapshots.Stored> snaps = snapshots.readAll().requireAllReadable("prune", forgotten).stream()

@@ -124,6 +124,7 @@ class IndexRepairTest {
                     () -> new Pruner(opened, Clock.systemUTC(), Pruner.DEFAULT_REPACK_SHARE).run("h", dryRun));
             assertTrue(refused.getMessage().contains(damaged) && refused.getMessage().contains("ferry repair index"),
                     refused.getMessage());
+            assertTrue(refused.getMessage().startsWith("prune refuses to run"), refused.getMessage());
         }
         assertEquals(packsBefore, packs());
         assertTrue(store.exists(damaged));

@@ -307,6 +307,7 @@ class BlockCliTest {
         CliRunner.Result prune = cli.run("prune");
         assertEquals(ExitCodes.ERROR, prune.exitCode(), prune.toString());
         assertTrue(prune.err().contains(name) && prune.err().contains("ferry repair index"), prune.toString());
+        assertTrue(prune.err().contains("prune refuses to run"), prune.toString());
         assertEquals(packs, packFiles());
 
         CliRunner.Result repair = ok("repair", "index", "--json");
