@@ -5,9 +5,7 @@ import dev.ferry.block.BlockRestore;
 import dev.ferry.repo.Snapshots;
 import dev.ferry.util.Sizes;
 import java.io.PrintWriter;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /** The summaries block backups and restores print, as text or JSON, whichever command made them. */
@@ -59,16 +57,7 @@ public final class Summaries {
         m.put("zero_blocks", r.zeroBlocks());
         m.put("duration_s", Main.round3(r.durationS()));
         m.put("bytes_damaged", r.bytesDamaged());
-        List<Map<String, Object>> damaged = new ArrayList<>();
-        for (BlockRestore.Damage d : r.damaged()) {
-            Map<String, Object> e = new LinkedHashMap<>();
-            e.put("offset", d.offset());
-            e.put("length", d.length());
-            e.put("object", d.object());
-            e.put("cause", d.cause());
-            damaged.add(e);
-        }
-        m.put("damaged", damaged);
+        m.put("damaged", r.damaged()); // records: offset, length, object, cause
         return m;
     }
 

@@ -19,9 +19,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -108,17 +106,7 @@ public final class RestoreFilesCommand implements Callable<Integer> {
             m.put("bytes_written", r.bytesWritten());
             m.put("duration_s", Main.round3(r.durationS()));
             m.put("warnings", r.warnings());
-            List<Map<String, Object>> damaged = new ArrayList<>();
-            for (FileRestore.Damage d : r.damaged()) {
-                Map<String, Object> e = new LinkedHashMap<>();
-                e.put("path", d.path());
-                e.put("offset", d.offset());
-                e.put("length", d.length());
-                e.put("object", d.object());
-                e.put("cause", d.cause());
-                damaged.add(e);
-            }
-            m.put("damaged", damaged);
+            m.put("damaged", r.damaged()); // records: path, offset, length, object, cause
             main.printJson(m);
         } else {
             main.out().printf("restored snapshot %s into %s: %d files, %d directories, %s in files (%s written) in "
