@@ -1,10 +1,8 @@
 package dev.ferry.block;
 
 import dev.ferry.store.Store;
-import dev.ferry.store.StoreObject;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.function.Predicate;
 
 /**
@@ -12,13 +10,12 @@ import java.util.function.Predicate;
  * a name {@code deleteFails} accepts throws: a process killed just before such a write leaves the store as this
  * one does.
  */
-final class FailingStore implements Store {
-    private final Store inner;
+final class FailingStore extends DelegatingStore {
     private final Predicate<String> putFails;
     private final Predicate<String> deleteFails;
 
     private FailingStore(Store inner, Predicate<String> putFails, Predicate<String> deleteFails) {
-        this.inner = inner;
+        super(inner);
         this.putFails = putFails;
         this.deleteFails = deleteFails;
     }
@@ -40,36 +37,6 @@ final class FailingStore implements Store {
     }
 
     @Override
-    public String location() {
-        return inner.location();
-    }
-
-    @Override
-    public boolean exists(String name) throws IOException {
-        return inner.exists(name);
-    }
-
-    @Override
-    public long size(String name) throws IOException {
-        return inner.size(name);
-    }
-
-    @Override
-    public byte[] get(String name) throws IOException {
-        return inner.get(name);
-    }
-
-    @Override
-    public byte[] getRange(String name, long offset, int length) throws IOException {
-        return inner.getRange(name, offset, length);
-    }
-
-    @Override
-    public void readRange(String name, long offset, byte[] into, int length) throws IOException {
-        inner.readRange(name, offset, into, length);
-    }
-
-    @Override
     public void put(String name, byte[] data) throws IOException {
         checkPut(name);
         inner.put(name, data);
@@ -82,30 +49,10 @@ final class FailingStore implements Store {
     }
 
     @Override
-    public List<StoreObject> list(String prefix) throws IOException {
-        return inner.list(prefix);
-    }
-
-    @Override
     public void delete(String name) throws IOException {
         if (deleteFails.test(name)) {
             throw new IOException("killed before deleting " + name);
         }
         inner.delete(name);
-    }
-
-    @Override
-    public Path stagingDirectory() {
-        return inner.stagingDirectory();
-    }
-
-    @Override
-    public int removeAbandonedStaging(java.time.Duration olderThan) throws IOException {
-        return inner.removeAbandonedStaging(olderThan);
-    }
-
-    @Override
-    public void close() throws IOException {
-        inner.close();
     }
 }

@@ -16,7 +16,6 @@ import dev.ferry.repo.Snapshots;
 import dev.ferry.repo.Verifier;
 import dev.ferry.store.LocalStore;
 import dev.ferry.store.Store;
-import dev.ferry.store.StoreObject;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -56,8 +55,7 @@ class LockLossTest {
      * A store that holds every pack upload after the first one stored, until released; or, with {@code
      * "snapshots/"}, holds the snapshot's write until released.
      */
-    static final class PausingStore implements Store {
-        final Store inner;
+    static final class PausingStore extends DelegatingStore {
         final String prefix;
         final CountDownLatch paused = new CountDownLatch(1);
         final CountDownLatch resume = new CountDownLatch(1);
@@ -68,7 +66,7 @@ class LockLossTest {
         }
 
         PausingStore(Store inner, String prefix) {
-            this.inner = inner;
+            super(inner);
             this.prefix = prefix;
         }
 
@@ -110,31 +108,6 @@ class LockLossTest {
         }
 
         @Override
-        public String location() {
-            return inner.location();
-        }
-
-        @Override
-        public boolean exists(String name) throws IOException {
-            return inner.exists(name);
-        }
-
-        @Override
-        public long size(String name) throws IOException {
-            return inner.size(name);
-        }
-
-        @Override
-        public byte[] get(String name) throws IOException {
-            return inner.get(name);
-        }
-
-        @Override
-        public byte[] getRange(String name, long offset, int length) throws IOException {
-            return inner.getRange(name, offset, length);
-        }
-
-        @Override
         public void put(String name, byte[] data) throws IOException {
             pauseAround(name, () -> inner.put(name, data));
         }
@@ -142,26 +115,6 @@ class LockLossTest {
         @Override
         public void put(String name, Path file) throws IOException {
             pauseAround(name, () -> inner.put(name, file));
-        }
-
-        @Override
-        public List<StoreObject> list(String prefix) throws IOException {
-            return inner.list(prefix);
-        }
-
-        @Override
-        public void delete(String name) throws IOException {
-            inner.delete(name);
-        }
-
-        @Override
-        public Path stagingDirectory() {
-            return inner.stagingDirectory();
-        }
-
-        @Override
-        public void close() throws IOException {
-            inner.close();
         }
     }
 

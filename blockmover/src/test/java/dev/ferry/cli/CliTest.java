@@ -18,28 +18,10 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-class CliTest {
+class CliTest extends LocalRepositoryCliBase {
     static final String[] CHEAP = {"--kdf-memory", "1", "--kdf-iterations", "1"};
-
-    @TempDir
-    Path dir;
-    Path repoDir;
-    final CliRunner cli = new CliRunner();
-
-    @BeforeEach
-    void setUp() {
-        repoDir = dir.resolve("repo");
-        cli.env.put("FERRY_REPOSITORY", repoDir.toString());
-        cli.env.put("FERRY_PASSWORD", "s3cret");
-    }
-
-    private CliRunner.Result init() {
-        return cli.run(concat(new String[] {"init"}, CHEAP));
-    }
 
     static String[] concat(String[] a, String[] b) {
         String[] r = java.util.Arrays.copyOf(a, a.length + b.length);

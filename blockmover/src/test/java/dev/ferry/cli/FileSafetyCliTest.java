@@ -10,28 +10,10 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Credential files, volume file types and usage errors on the command line. */
-class FileSafetyCliTest {
-    @TempDir
-    Path dir;
-    Path repoDir;
-    final CliRunner cli = new CliRunner();
-
-    @BeforeEach
-    void setUp() {
-        repoDir = dir.resolve("repo");
-        cli.env.put("FERRY_REPOSITORY", repoDir.toString());
-        cli.env.put("FERRY_PASSWORD", "s3cret");
-    }
-
-    private CliRunner.Result init() {
-        return cli.run(CliTest.concat(new String[] {"init"}, CliTest.CHEAP));
-    }
-
+class FileSafetyCliTest extends LocalRepositoryCliBase {
     @Test
     void keyFilesWithoutRandomnessAreRefused() throws Exception {
         assertEquals(0, init().exitCode());

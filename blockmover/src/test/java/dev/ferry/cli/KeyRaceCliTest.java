@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ferry.repo.KeySource;
 import dev.ferry.repo.Repository;
-import dev.ferry.store.LatencyProxy;
-import dev.ferry.store.S3ProxyServer;
+import dev.ferry.store.FaultInjectingProxy;
+import dev.ferry.store.S3ProxyExtension;
 import dev.ferry.store.S3Store;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -19,29 +19,26 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Two {@code key remove}s at once, each of the other's slot, against S3 behind 0.4 s of latency (as two nodes
  * would run them): the key-change lock lets at most one through, and the repository keeps a slot that opens.
  */
 class KeyRaceCliTest {
-    static S3ProxyServer server;
-    static LatencyProxy slow;
+    @RegisterExtension
+    static final S3ProxyExtension s3 = S3ProxyExtension.withSdkCredentials();
+    static FaultInjectingProxy slow;
 
     @BeforeAll
     static void start() throws Exception {
-        server = S3ProxyServer.start();
-        slow = new LatencyProxy(server.endpoint().getPort(), Duration.ofMillis(400));
-        System.setProperty("aws.accessKeyId", server.accessKey());
-        System.setProperty("aws.secretAccessKey", server.secretKey());
+        slow = new FaultInjectingProxy(s3.server().endpoint().getPort(),
+                FaultInjectingProxy.Link.latency(Duration.ofMillis(400)));
     }
 
     @AfterAll
     static void stop() throws Exception {
-        System.clearProperty("aws.accessKeyId");
-        System.clearProperty("aws.secretAccessKey");
         slow.close();
-        server.close();
     }
 
     private static CliRunner runner(String endpoint, String url, String password) {
@@ -55,7 +52,7 @@ class KeyRaceCliTest {
 
     @Test
     void concurrentRemovalsOfEachOthersSlotNeverLeaveNoSlot() throws Exception {
-        String direct = server.endpoint().toString();
+        String direct = s3.server().endpoint().toString();
         String delayed = "http://127.0.0.1:" + slow.port();
         ExecutorService pool = Executors.newFixedThreadPool(4);
         try {
@@ -63,7 +60,7 @@ class KeyRaceCliTest {
             List<Future<CliRunner.Result>> results = new ArrayList<>();
             CountDownLatch go = new CountDownLatch(1);
             for (int r = 0; r < 2; r++) {
-                String bucket = server.newBucket();
+                String bucket = s3.server().newBucket();
                 buckets.add(bucket);
                 String url = "s3://" + bucket + "/repo";
                 CliRunner alpha = runner(direct, url, "alpha");
@@ -74,7 +71,7 @@ class KeyRaceCliTest {
                 assertEquals(0, add.exitCode(), add.toString());
                 String alphaSlot;
                 String betaSlot;
-                try (S3Store store = new S3Store(server.settings(bucket, "repo"))) {
+                try (S3Store store = new S3Store(s3.server().settings(bucket, "repo"))) {
                     alphaSlot = slotId(store, "alpha");
                     betaSlot = slotId(store, "beta");
                 }
@@ -103,7 +100,7 @@ class KeyRaceCliTest {
                             || one.err().contains("removed by another key change")
                             || one.err().contains("wrong password"), both);
                 }
-                try (S3Store store = new S3Store(server.settings(buckets.get(r), "repo"))) {
+                try (S3Store store = new S3Store(s3.server().settings(buckets.get(r), "repo"))) {
                     assertEquals(2 - succeeded, store.list("keys/").size(), both);
                     // the remaining key (the winner's, or both when neither went on) opens the repository
                     if (byBeta.exitCode() != 0) {

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.ferry.repo.BlobType;
 import dev.ferry.repo.KeySource;
 import dev.ferry.repo.Repository;
-import dev.ferry.store.S3ProxyServer;
+import dev.ferry.store.S3ProxyExtension;
 import dev.ferry.store.S3Store;
 import dev.ferry.store.StoreObject;
 import java.io.IOException;
@@ -18,36 +18,21 @@ import java.net.Socket;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The command line against a real S3 server on loopback, with credentials from the SDK's default chain. */
 class S3CliTest {
-    static S3ProxyServer server;
+    @RegisterExtension
+    static final S3ProxyExtension s3 = S3ProxyExtension.withSdkCredentials();
     final CliRunner cli = new CliRunner();
     String bucket;
-
-    @BeforeAll
-    static void start() throws Exception {
-        server = S3ProxyServer.start();
-        // the SDK's default chain reads these system properties (as it reads AWS_ACCESS_KEY_ID in production)
-        System.setProperty("aws.accessKeyId", server.accessKey());
-        System.setProperty("aws.secretAccessKey", server.secretKey());
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        System.clearProperty("aws.accessKeyId");
-        System.clearProperty("aws.secretAccessKey");
-        server.close();
-    }
 
     @BeforeEach
     void env() {
         bucket = "cli-" + Long.toHexString(new Random().nextLong() & Long.MAX_VALUE);
-        cli.env.put("AWS_ENDPOINT_URL", server.endpoint().toString());
+        cli.env.put("AWS_ENDPOINT_URL", s3.server().endpoint().toString());
         cli.env.put("AWS_REGION", "us-east-1");
         cli.env.put("FERRY_PASSWORD", "s3 password");
         cli.env.put("FERRY_REPOSITORY", "s3://" + bucket + "/team/volumes");
@@ -60,7 +45,7 @@ class S3CliTest {
         assertTrue(init.out().contains("s3://" + bucket + "/team/volumes"), init.toString());
 
         // real data through the same store the CLI uses
-        try (S3Store store = new S3Store(server.settings(bucket, "team/volumes"))) {
+        try (S3Store store = new S3Store(s3.server().settings(bucket, "team/volumes"))) {
             Repository repo = Repository.open(store, new KeySource.Password("s3 password".toCharArray()));
             Random rnd = new Random(3);
             for (int i = 0; i < 30; i++) {
@@ -81,7 +66,7 @@ class S3CliTest {
         cli.env.put("FERRY_PASSWORD", "s3 password");
 
         // flip one byte of the pack in the bucket
-        try (S3Store store = new S3Store(server.settings(bucket, "team/volumes"))) {
+        try (S3Store store = new S3Store(s3.server().settings(bucket, "team/volumes"))) {
             StoreObject pack = store.list("data/").get(0);
             byte[] bytes = store.get(pack.name());
             bytes[bytes.length / 2] ^= 0x40;
@@ -98,7 +83,7 @@ class S3CliTest {
         assertEquals(ExitCodes.ERROR, noBucket.exitCode(), noBucket.toString());
         assertTrue(noBucket.err().contains("NoSuchBucket") && noBucket.err().contains(bucket), noBucket.toString());
 
-        server.createBucket(bucket);
+        s3.server().createBucket(bucket);
         CliRunner.Result noRepo = cli.run("info");
         assertEquals(ExitCodes.ERROR, noRepo.exitCode(), noRepo.toString());
         assertTrue(noRepo.err().contains("no Ferry repository at s3://" + bucket + "/team/volumes"),

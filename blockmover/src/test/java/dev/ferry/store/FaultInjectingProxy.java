@@ -9,6 +9,7 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.URI;
+import java.time.Duration;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -18,9 +19,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A TCP relay on 127.0.0.1 in front of another local port (an S3Proxy), which can be made to fail the way a
+ * A TCP relay on 127.0.0.1 in front of another local port (an S3Proxy), which can be slow or fail the way a
  * network does:
  * <ul>
+ *   <li>a {@link Link}, chosen when the proxy is made: {@link Link#latency(Duration) latency} (a distant endpoint)
+ *       or a {@link Link#throttled(int) limited rate} (a slow link on which data keeps moving);</li>
  *   <li>{@link #down()}: the endpoint is gone. The listening socket is closed, so new connections are refused,
  *       and every open connection is reset. {@link #up()} listens again on the same port. The port is chosen
  *       below the kernel's range of ephemeral ports, so that no outgoing connection takes it meanwhile;</li>
@@ -29,13 +32,52 @@ import java.util.concurrent.atomic.AtomicLong;
  *       went away without a word.</li>
  * </ul>
  */
-final class FaultInjectingProxy implements AutoCloseable {
+public final class FaultInjectingProxy implements AutoCloseable {
     private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
     /** Ports tried for listening: below the usual ephemeral range (32768 and up), above the well-known ports. */
     private static final int LOW_PORT = 20_000;
     private static final int HIGH_PORT = 32_000;
 
+    /**
+     * How data passes the relay, each way: {@link #DIRECT as fast as it comes}, held back for a while, or at a
+     * limited rate. Pieces of at most {@code bufferSize} bytes are read and passed on; a {@code receiveWindow}
+     * above 0 sets the size of the receive buffer of the connections accepted.
+     */
+    public record Link(long holdNanos, long bytesPerSecond, int bufferSize, int receiveWindow) {
+        /** No delay and no limit. */
+        public static final Link DIRECT = new Link(0, 0, 16 * 1024, 0);
+
+        /**
+         * Holds back every piece of data for {@code delay / 2} in each direction, so a request and its response
+         * take about {@code delay} longer: a distant endpoint.
+         */
+        public static Link latency(Duration delay) {
+            return new Link(delay.toNanos() / 2, 0, 64 * 1024, 0);
+        }
+
+        /**
+         * Passes at most {@code bytesPerSecond} each way, in small steps, so that data keeps moving slowly; with a
+         * small receive window, as on a slow link, so the sender's writes finish about when the data has passed.
+         */
+        public static Link throttled(int bytesPerSecond) {
+            return new Link(0, bytesPerSecond, 16 * 1024, 64 * 1024);
+        }
+
+        private void holdBack() throws InterruptedException {
+            if (holdNanos > 0) {
+                TimeUnit.NANOSECONDS.sleep(holdNanos);
+            }
+        }
+
+        private void pace(int bytes) throws InterruptedException {
+            if (bytesPerSecond > 0) {
+                TimeUnit.NANOSECONDS.sleep(TimeUnit.SECONDS.toNanos(1) * bytes / bytesPerSecond);
+            }
+        }
+    }
+
     private final int target;
+    private final Link link;
     private final int port;
     private final List<Socket> sockets = new CopyOnWriteArrayList<>();
     private final AtomicInteger threads = new AtomicInteger();
@@ -49,8 +91,14 @@ final class FaultInjectingProxy implements AutoCloseable {
     private ServerSocket listener; // guarded by listenerLock; null while down
     private boolean closed; // guarded by listenerLock
 
-    FaultInjectingProxy(int target) throws IOException {
+    /** A relay to {@code target} that passes data on as fast as it comes. */
+    public FaultInjectingProxy(int target) throws IOException {
+        this(target, Link.DIRECT);
+    }
+
+    public FaultInjectingProxy(int target, Link link) throws IOException {
         this.target = target;
+        this.link = link;
         Random random = new Random();
         ServerSocket socket = null;
         IOException last = null;
@@ -73,10 +121,13 @@ final class FaultInjectingProxy implements AutoCloseable {
         start("accept", () -> acceptLoop(bound));
     }
 
-    private static ServerSocket bind(int port) throws IOException {
+    private ServerSocket bind(int port) throws IOException {
         ServerSocket socket = new ServerSocket();
         try {
             socket.setReuseAddress(true);
+            if (link.receiveWindow() > 0) {
+                socket.setReceiveBufferSize(link.receiveWindow()); // before bind, so accepted sockets get it
+            }
             socket.bind(new InetSocketAddress(LOOPBACK, port), 50);
             return socket;
         } catch (IOException e) {
@@ -85,11 +136,12 @@ final class FaultInjectingProxy implements AutoCloseable {
         }
     }
 
-    int port() {
+    public int port() {
         return port;
     }
 
-    URI endpoint() {
+    /** {@code http://127.0.0.1:<port>}. */
+    public URI endpoint() {
         return URI.create("http://127.0.0.1:" + port);
     }
 
@@ -177,9 +229,12 @@ final class FaultInjectingProxy implements AutoCloseable {
         }
     }
 
-    /** Copies {@code from} to {@code to}; with a {@code limit} of 0 or more, stalls once that much has passed. */
+    /**
+     * Copies {@code from} to {@code to} over the {@link Link}; with a {@code limit} of 0 or more, stalls once that
+     * much has passed.
+     */
     private void pump(Socket from, Socket to, long limit) {
-        byte[] buffer = new byte[16 * 1024];
+        byte[] buffer = new byte[link.bufferSize()];
         long passed = 0;
         try {
             InputStream in = from.getInputStream();
@@ -193,9 +248,11 @@ final class FaultInjectingProxy implements AutoCloseable {
                     closing.await(5, TimeUnit.MINUTES); // silent, the connection left open, until closed
                     return;
                 }
+                link.holdBack();
                 out.write(buffer, 0, n);
                 out.flush();
                 passed += n;
+                link.pace(n);
             }
         } catch (IOException | InterruptedException e) {
             // one side closed or reset
@@ -222,6 +279,7 @@ final class FaultInjectingProxy implements AutoCloseable {
         }
     }
 
+    /** Stops listening and resets every open connection. */
     @Override
     public void close() throws IOException {
         synchronized (listenerLock) {

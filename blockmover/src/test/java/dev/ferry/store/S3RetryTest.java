@@ -21,11 +21,10 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.slf4j.LoggerFactory;
 
 import ch.qos.logback.classic.Level;
@@ -41,27 +40,16 @@ import ch.qos.logback.core.read.ListAppender;
  */
 class S3RetryTest {
 
-    private static S3ProxyServer s3;
+    @RegisterExtension
+    static final S3ProxyExtension s3 = new S3ProxyExtension();
 
     private FaultInjectingProxy proxy;
     private ListAppender<ILoggingEvent> warnings;
     private final Logger storeLog = (Logger) LoggerFactory.getLogger(S3Store.class);
 
-    @BeforeAll
-    static void startServer() throws Exception {
-        s3 = S3ProxyServer.start();
-    }
-
-    @AfterAll
-    static void stopServer() {
-        if (s3 != null) {
-            s3.close();
-        }
-    }
-
     @BeforeEach
     void startProxy() throws IOException {
-        proxy = new FaultInjectingProxy(s3.endpoint().getPort());
+        proxy = new FaultInjectingProxy(s3.server().endpoint().getPort());
         warnings = new ListAppender<>();
         warnings.start();
         storeLog.addAppender(warnings);
@@ -79,7 +67,7 @@ class S3RetryTest {
      * {@code longestPause}.
      */
     private S3Settings throughProxy(String bucket, Duration retryTimeout, Duration firstPause, Duration longestPause) {
-        return s3.settings(bucket, "repo").toBuilder()
+        return s3.server().settings(bucket, "repo").toBuilder()
                 .endpoint(proxy.endpoint())
                 .maxAttempts(S3Settings.DEFAULT_MAX_ATTEMPTS)
                 .attemptTimeout(Duration.ofSeconds(1))
@@ -107,12 +95,13 @@ class S3RetryTest {
      */
     @Test
     void anEndpointDownForSixSecondsIsWaitedOut() throws Exception {
-        String bucket = s3.newBucket();
+        String bucket = s3.server().newBucket();
         S3Settings settings = throughProxy(bucket, Duration.ofSeconds(30), Duration.ofMillis(200),
                 Duration.ofSeconds(1));
         byte[] big = random((int) (2 * S3ProxyServer.TEST_PART_SIZE + 1000), 7); // three parts
         ExecutorService writer = Executors.newSingleThreadExecutor();
-        try (S3Store store = new S3Store(settings); S3Store direct = new S3Store(s3.settings(bucket, "repo"))) {
+        try (S3Store store = new S3Store(settings);
+                S3Store direct = new S3Store(s3.server().settings(bucket, "repo"))) {
             for (int i = 0; i < 3; i++) {
                 store.put("data/00/obj-" + i, random(1000 + i, i));
             }
@@ -161,9 +150,9 @@ class S3RetryTest {
      */
     @Test
     void anAnswerThatGoesSilentHalfwayIsReadAgain() throws Exception {
-        String bucket = s3.newBucket();
+        String bucket = s3.server().newBucket();
         byte[] pack = random(300_000, 3);
-        try (S3Store direct = new S3Store(s3.settings(bucket, "repo"))) {
+        try (S3Store direct = new S3Store(s3.server().settings(bucket, "repo"))) {
             direct.put("data/aa/pack", pack);
         }
         S3Settings settings = throughProxy(bucket, Duration.ofSeconds(20), Duration.ofMillis(100),
@@ -193,7 +182,7 @@ class S3RetryTest {
      */
     @Test
     void whenTheBudgetIsSpentTheErrorNamesOperationObjectAndCause() throws Exception {
-        String bucket = s3.newBucket();
+        String bucket = s3.server().newBucket();
         S3Settings settings = throughProxy(bucket, Duration.ofMillis(1500), Duration.ofMillis(100),
                 Duration.ofMillis(400));
         Pattern tried = Pattern.compile("\\((\\d+) attempts in \\d+\\.\\d s; retried for 1\\.5 s, see "
@@ -212,7 +201,7 @@ class S3RetryTest {
         }
 
         proxy.up();
-        try (S3Store direct = new S3Store(s3.settings(bucket, "repo"))) {
+        try (S3Store direct = new S3Store(s3.server().settings(bucket, "repo"))) {
             direct.put("data/aa/pack", random(100_000, 4));
         }
         proxy.stallConnections(1000, 8192); // every answer stops halfway
@@ -229,7 +218,7 @@ class S3RetryTest {
     /** A request waiting to retry ends at once when its store is closed or its thread is interrupted. */
     @Test
     void closingTheStoreOrInterruptingEndsTheWait() throws Exception {
-        String bucket = s3.newBucket();
+        String bucket = s3.server().newBucket();
         // pauses of 10 to 20 s, far longer than the ends looked for below
         S3Settings settings = throughProxy(bucket, Duration.ofMinutes(5), Duration.ofSeconds(20),
                 Duration.ofSeconds(20));

@@ -38,6 +38,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -58,22 +59,11 @@ class S3StoreTest {
 
     private static final long MIB = S3Settings.MIB;
 
-    private static S3ProxyServer s3;
+    @RegisterExtension
+    static final S3ProxyExtension s3 = new S3ProxyExtension();
 
     @TempDir
     Path tmp;
-
-    @BeforeAll
-    static void startServer() throws Exception {
-        s3 = S3ProxyServer.start();
-    }
-
-    @AfterAll
-    static void stopServer() {
-        if (s3 != null) {
-            s3.close();
-        }
-    }
 
     private static byte[] random(int size, long seed) {
         byte[] data = new byte[size];
@@ -103,7 +93,7 @@ class S3StoreTest {
 
     @Test
     void roundTrip() throws IOException {
-        try (S3Store store = new S3Store(s3.newBucketSettings(""))) {
+        try (S3Store store = new S3Store(s3.server().newBucketSettings(""))) {
             byte[] data = random(10_000, 1);
             assertFalse(store.exists("keys/a"));
 
@@ -139,7 +129,7 @@ class S3StoreTest {
 
     @Test
     void rangesPastTheEndAreEofErrors() throws IOException {
-        try (S3Store store = new S3Store(s3.newBucketSettings("repo"))) {
+        try (S3Store store = new S3Store(s3.server().newBucketSettings("repo"))) {
             store.put("obj", random(1000, 2));
             EOFException partial = assertThrows(EOFException.class, () -> store.getRange("obj", 900, 200));
             assertTrue(partial.getMessage().contains("obj"), partial.getMessage());
@@ -152,7 +142,7 @@ class S3StoreTest {
 
     @Test
     void missingObjects() throws IOException {
-        try (S3Store store = new S3Store(s3.newBucketSettings("repo"))) {
+        try (S3Store store = new S3Store(s3.server().newBucketSettings("repo"))) {
             NoSuchObjectException get = assertThrows(NoSuchObjectException.class, () -> store.get("data/ab/cd"));
             assertEquals("data/ab/cd", get.objectName());
             assertTrue(get.getMessage().contains(store.location()), get.getMessage());
@@ -165,7 +155,7 @@ class S3StoreTest {
 
     @Test
     void missingBucketIsAnErrorNamingTheBucket() throws IOException {
-        try (S3Store store = new S3Store(s3.settings("no-such-bucket", "repo"))) {
+        try (S3Store store = new S3Store(s3.server().settings("no-such-bucket", "repo"))) {
             IOException e = assertThrows(IOException.class, () -> store.get("config"));
             assertFalse(e instanceof NoSuchObjectException);
             assertTrue(e.getMessage().contains("no-such-bucket") && e.getMessage().contains("NoSuchBucket"),
@@ -177,7 +167,7 @@ class S3StoreTest {
 
     @Test
     void largeFileIsUploadedInParts() throws Exception {
-        S3Settings settings = s3.newBucketSettings("repo");
+        S3Settings settings = s3.server().newBucketSettings("repo");
         byte[] data = random((int) (12 * MIB + 12345), 3);
         Path file = tmp.resolve("big");
         Files.write(file, data);
@@ -194,7 +184,7 @@ class S3StoreTest {
 
     @Test
     void largeArrayIsUploadedInParts() throws Exception {
-        S3Settings settings = s3.newBucketSettings("");
+        S3Settings settings = s3.server().newBucketSettings("");
         byte[] data = random((int) (12 * MIB), 4);
         try (S3Store store = new S3Store(settings)) {
             store.put("data/big", data);
@@ -204,13 +194,13 @@ class S3StoreTest {
             assertEquals(S3ProxyServer.TEST_PART_SIZE, store.size("data/one-part"));
         }
         assertMultipart(settings.bucket(), "data/big", 3);
-        assertFalse(s3.blobStore().blobMetadata(settings.bucket(), "data/one-part").getETag().contains("-"));
+        assertFalse(s3.server().blobStore().blobMetadata(settings.bucket(), "data/one-part").getETag().contains("-"));
     }
 
     private static void assertMultipart(String bucket, String key, int parts) {
-        String etag = s3.blobStore().blobMetadata(bucket, key).getETag().replace("\"", "");
+        String etag = s3.server().blobStore().blobMetadata(bucket, key).getETag().replace("\"", "");
         assertTrue(etag.endsWith("-" + parts), "ETag of a " + parts + "-part upload: " + etag);
-        assertTrue(s3.blobStore().listMultipartUploads(bucket).isEmpty(), "no upload left open");
+        assertTrue(s3.server().blobStore().listMultipartUploads(bucket).isEmpty(), "no upload left open");
     }
 
     @Test
@@ -227,7 +217,7 @@ class S3StoreTest {
 
     @Test
     void listingPaginatesAndStaysInsideThePrefix() throws Exception {
-        S3Settings settings = s3.newBucketSettings("repo");
+        S3Settings settings = s3.server().newBucketSettings("repo");
         int count = 1100;
         Map<String, Long> expected = new HashMap<>();
         for (int i = 0; i < count; i++) {
@@ -273,13 +263,13 @@ class S3StoreTest {
 
     @Test
     void prefixedStoreKeepsNamesRelative() throws IOException {
-        S3Settings settings = s3.newBucketSettings("/backups/cluster-1/");
+        S3Settings settings = s3.server().newBucketSettings("/backups/cluster-1/");
         assertEquals("backups/cluster-1", settings.prefix());
         try (S3Store store = new S3Store(settings)) {
             assertEquals("s3://" + settings.bucket() + "/backups/cluster-1", store.location());
             store.put("config", utf8("cfg"));
             store.put("keys/k1", utf8("key"));
-            try (var in = s3.blobStore().getBlob(settings.bucket(), "backups/cluster-1/config")
+            try (var in = s3.server().blobStore().getBlob(settings.bucket(), "backups/cluster-1/config")
                     .getPayload().openStream()) {
                 assertArrayEquals(utf8("cfg"), in.readAllBytes());
             }
@@ -296,7 +286,7 @@ class S3StoreTest {
 
     @Test
     void abandonedMultipartUploadsUnderThePrefixAreAbortedByAge() throws Exception {
-        S3Settings settings = s3.newBucketSettings("repo");
+        S3Settings settings = s3.server().newBucketSettings("repo");
         String bucket = settings.bucket();
         try (S3Store store = new S3Store(settings); S3AsyncClient raw = rawClient()) {
             String mine = raw.createMultipartUpload(r -> r.bucket(bucket).key("repo/data/ab/abandoned")).join()
@@ -320,7 +310,7 @@ class S3StoreTest {
     }
 
     private static S3AsyncClient rawClient() {
-        return S3AsyncClient.builder().endpointOverride(s3.endpoint()).region(Region.of(S3ProxyServer.REGION))
+        return S3AsyncClient.builder().endpointOverride(s3.server().endpoint()).region(Region.of(S3ProxyServer.REGION))
                 .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(
                         S3ProxyServer.ACCESS_KEY, S3ProxyServer.SECRET_KEY)))
                 .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED) // as S3Store: S3Proxy
@@ -330,7 +320,7 @@ class S3StoreTest {
 
     @Test
     void createBucketIfMissingIsIdempotent() throws IOException {
-        S3Settings settings = s3.settings("fresh-bucket-" + System.nanoTime(), "repo");
+        S3Settings settings = s3.server().settings("fresh-bucket-" + System.nanoTime(), "repo");
         try (S3Store store = new S3Store(settings)) {
             store.createBucketIfMissing();
             store.createBucketIfMissing();
@@ -342,13 +332,13 @@ class S3StoreTest {
 
     @Test
     void closeIsIdempotentAndFinal() throws IOException {
-        S3Store store = new S3Store(s3.newBucketSettings(""));
+        S3Store store = new S3Store(s3.server().newBucketSettings(""));
         store.put("config", utf8("x"));
         store.close();
         store.close();
         IOException e = assertThrows(IOException.class, () -> store.get("config"));
         assertTrue(e.getMessage().contains("closed"), e.getMessage());
-        new S3Store(s3.newBucketSettings("")).close();
+        new S3Store(s3.server().newBucketSettings("")).close();
     }
 
     /** Against a scripted HTTP endpoint: retries, error responses and aborted multipart uploads. */
@@ -409,7 +399,7 @@ class S3StoreTest {
             this.script = script;
             requests.clear();
             URI endpoint = URI.create("http://127.0.0.1:" + server.getAddress().getPort());
-            return new S3Store(s3.settings("scripted", "repo").toBuilder()
+            return new S3Store(s3.server().settings("scripted", "repo").toBuilder()
                     .endpoint(endpoint).maxAttempts(maxAttempts)
                     .retryBackoff(Duration.ofMillis(50), Duration.ofMillis(200)).build());
         }
@@ -538,7 +528,7 @@ class S3StoreTest {
 
         @Test
         void unusableCaFilesAreNamed() throws IOException {
-            S3Settings settings = s3.newBucketSettings("");
+            S3Settings settings = s3.server().newBucketSettings("");
             Path empty = Files.writeString(tmp.resolve("empty.pem"), "# no certificates here\n");
             Path missing = tmp.resolve("missing.pem");
             Path garbage = Files.writeString(tmp.resolve("garbage.pem"),

@@ -7,8 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -26,12 +24,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Pattern;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -56,22 +52,11 @@ class S3TimeoutTest {
     /** What a message says when the attempts were counted: "(2 attempts in 2.0 s". */
     private static final Pattern TRIED = Pattern.compile("\\([12] attempts? in \\d+\\.\\d s");
 
-    private static S3ProxyServer s3;
+    @RegisterExtension
+    static final S3ProxyExtension s3 = new S3ProxyExtension();
 
     @TempDir
     Path tmp;
-
-    @BeforeAll
-    static void startServer() throws Exception {
-        s3 = S3ProxyServer.start();
-    }
-
-    @AfterAll
-    static void stopServer() {
-        if (s3 != null) {
-            s3.close();
-        }
-    }
 
     /** Settings with short limits for an endpoint on 127.0.0.1. */
     private static S3Settings shortLimits(S3Settings settings) {
@@ -85,7 +70,7 @@ class S3TimeoutTest {
     }
 
     private static S3Settings deadEndpoint(int port) {
-        return shortLimits(s3.settings("bucket", "repo").toBuilder()
+        return shortLimits(s3.server().settings("bucket", "repo").toBuilder()
                 .endpoint(URI.create("http://127.0.0.1:" + port)).build());
     }
 
@@ -235,7 +220,7 @@ class S3TimeoutTest {
 
     @Test
     void shortLimitsLeaveRealTransfersAlone() throws Exception {
-        S3Settings settings = shortLimits(s3.newBucketSettings("repo"));
+        S3Settings settings = shortLimits(s3.server().newBucketSettings("repo"));
         byte[] big = random((int) (12 * MIB + 7), 1);
         Path file = Files.write(tmp.resolve("big"), big);
         try (S3Store store = new S3Store(settings)) {
@@ -260,11 +245,12 @@ class S3TimeoutTest {
      */
     @Test
     void slowButMovingTransfersOutlastTheRequestTimeout() throws Exception {
-        S3Settings direct = s3.newBucketSettings("repo");
+        S3Settings direct = s3.server().newBucketSettings("repo");
         byte[] data = random((int) S3ProxyServer.TEST_PART_SIZE, 2); // one PUT
-        try (SlowLink link = new SlowLink(s3.endpoint().getPort(), 2 * 1024 * 1024);
+        try (FaultInjectingProxy link = new FaultInjectingProxy(s3.server().endpoint().getPort(),
+                        FaultInjectingProxy.Link.throttled(2 * 1024 * 1024));
                 S3Store store = new S3Store(shortLimits(direct.toBuilder()
-                        .endpoint(URI.create("http://127.0.0.1:" + link.port())).build()).toBuilder()
+                        .endpoint(link.endpoint()).build()).toBuilder()
                         .attemptTimeout(TIMEOUT).build())) {
             long start = System.nanoTime();
             store.put("data/aa/slow", data);
@@ -290,87 +276,5 @@ class S3TimeoutTest {
         byte[] data = new byte[size];
         new Random(seed).nextBytes(data);
         return data;
-    }
-
-    /**
-     * A TCP relay on 127.0.0.1 to another local port that passes at most {@code bytesPerSecond} each way, in small
-     * steps, so that data keeps moving slowly.
-     */
-    private static final class SlowLink implements AutoCloseable {
-        private static final int STEP = 16 * 1024;
-        private final ServerSocket server;
-        private final int bytesPerSecond;
-        private final int target;
-        private final List<Socket> sockets = new CopyOnWriteArrayList<>();
-        private final AtomicInteger threads = new AtomicInteger();
-
-        SlowLink(int target, int bytesPerSecond) throws IOException {
-            this.server = new ServerSocket();
-            // a small window, as on a slow link: the sender's writes finish about when the data has passed
-            server.setReceiveBufferSize(64 * 1024);
-            server.bind(new java.net.InetSocketAddress(LOOPBACK, 0), 50);
-            this.target = target;
-            this.bytesPerSecond = bytesPerSecond;
-            start(this::acceptLoop);
-        }
-
-        int port() {
-            return server.getLocalPort();
-        }
-
-        private void start(Runnable task) {
-            Thread thread = new Thread(task, "slow-link-" + threads.incrementAndGet());
-            thread.setDaemon(true);
-            thread.start();
-        }
-
-        private void acceptLoop() {
-            try {
-                while (true) {
-                    Socket client = server.accept();
-                    Socket upstream = new Socket(LOOPBACK, target);
-                    sockets.add(client);
-                    sockets.add(upstream);
-                    start(() -> pump(client, upstream));
-                    start(() -> pump(upstream, client));
-                }
-            } catch (IOException closed) {
-                // the link is closed
-            }
-        }
-
-        private void pump(Socket from, Socket to) {
-            byte[] buffer = new byte[STEP];
-            long nanosPerStep = TimeUnit.SECONDS.toNanos(1) * STEP / bytesPerSecond;
-            try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
-                int n;
-                while ((n = in.read(buffer)) > 0) {
-                    out.write(buffer, 0, n);
-                    out.flush();
-                    TimeUnit.NANOSECONDS.sleep(nanosPerStep * n / STEP);
-                }
-            } catch (IOException | InterruptedException e) {
-                // one side closed
-            } finally {
-                closeQuietly(from);
-                closeQuietly(to);
-            }
-        }
-
-        private static void closeQuietly(Socket socket) {
-            try {
-                socket.close();
-            } catch (IOException ignored) {
-                // closing anyway
-            }
-        }
-
-        @Override
-        public void close() throws IOException {
-            server.close();
-            for (Socket socket : sockets) {
-                closeQuietly(socket);
-            }
-        }
     }
 }
