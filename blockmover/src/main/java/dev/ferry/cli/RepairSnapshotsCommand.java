@@ -41,14 +41,8 @@ final class RepairSnapshotsCommand implements Callable<Integer> {
             Repository repo = main.openRepository(store, false);
             try (RepositoryLock lock = repo.lock("repair snapshots", main.hostname(),
                     main.clock())) {
-                for (RepositoryLock.Found f : RepositoryLock.list(store)) {
-                    String op = f.info() == null ? null : f.info().operation();
-                    if (!f.name().equals(lock.name()) && op != null && ("prune".equals(op) || op.startsWith("repair"))
-                            && !f.isStale(main.clock().instant(), lock.processes())) {
-                        throw new RepositoryException("another prune or repair is running: " + f.describe()
-                                + "; try again later");
-                    }
-                }
+                lock.refuseBeside(f -> f.heldFor(op -> op.equals("prune") || op.startsWith("repair")),
+                        f -> "another prune or repair is running: " + f.describe() + "; try again later");
                 Snapshots snaps = new Snapshots(repo, main::warn);
                 Snapshots.Listing listing = snaps.readAll();
                 if (listing.snapshots().isEmpty() && listing.damaged().size() > 1

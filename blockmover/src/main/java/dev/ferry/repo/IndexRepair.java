@@ -72,13 +72,10 @@ public final class IndexRepair {
 
     public Result run(String hostname, boolean readAllPacks) throws IOException {
         try (RepositoryLock lock = repo.lock("repair", hostname, clock)) {
-            for (RepositoryLock.Found f : RepositoryLock.list(store)) {
-                if (!f.name().equals(lock.name()) && !f.isStale(clock.instant(), lock.processes())) {
-                    throw new RepositoryException("another process is using the repository: " + f.describe()
-                            + "; repair index needs it to itself: try again when it has finished (or remove a lock "
-                            + "you know to be dead with 'ferry unlock')");
-                }
-            }
+            // any live lock, an unreadable one included
+            lock.refuseBeside(f -> true, f -> "another process is using the repository: " + f.describe()
+                    + "; repair index needs it to itself: try again when it has finished (or remove a lock "
+                    + "you know to be dead with 'ferry unlock')");
             return repair(readAllPacks);
         }
     }

@@ -219,12 +219,8 @@ public final class Pruner {
 
     private Result run(String hostname, boolean dryRun, Set<String> forgotten) throws IOException {
         try (RepositoryLock lock = repo.lock("prune", hostname, clock)) {
-            for (RepositoryLock.Found f : RepositoryLock.list(store)) {
-                if (!f.name().equals(lock.name()) && !f.isStale(clock.instant(), lock.processes())
-                        && f.info() != null && "prune".equals(f.info().operation())) {
-                    throw new RepositoryException("another prune is running: " + f.describe() + "; try again later");
-                }
-            }
+            lock.refuseBeside(f -> f.heldFor("prune"::equals),
+                    f -> "another prune is running: " + f.describe() + "; try again later");
             return prune(lock, dryRun, forgotten);
         }
     }

@@ -15,6 +15,8 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.function.Function;
+import java.util.function.Predicate;
 import java.util.Objects;
 import java.util.OptionalLong;
 import java.util.concurrent.Executors;
@@ -70,6 +72,11 @@ public final class RepositoryLock implements AutoCloseable {
 
     /** A lock found in the store; {@code info} is null for a lock that cannot be read (counted as live). */
     public record Found(String name, Info info) {
+        /** Whether the lock is readable and its operation is one {@code operation} accepts. */
+        public boolean heldFor(Predicate<String> operation) {
+            return info != null && info.operation() != null && operation.test(info.operation());
+        }
+
         /** Whether the lock is stale at {@code now}, judged from {@code local}, the process table we see. */
         public boolean isStale(Instant now, ProcessTable local) {
             return staleness(now, local).stale();
@@ -188,13 +195,9 @@ public final class RepositoryLock implements AutoCloseable {
             throws IOException {
         RepositoryLock lock = acquire(store, operation, hostname, clock);
         try {
-            for (Found f : list(store)) {
-                if (!f.name().equals(lock.name()) && f.info() != null && operation.equals(f.info().operation())
-                        && !f.isStale(clock.instant(), lock.processes())) {
-                    throw new RepositoryException("another " + operation + " is running: " + f.describe()
-                            + "; nothing was changed, try again later (if it died, 'ferry unlock' removes its lock)");
-                }
-            }
+            lock.refuseBeside(f -> f.heldFor(operation::equals), f -> "another " + operation + " is running: "
+                    + f.describe() + "; nothing was changed, try again later (if it died, 'ferry unlock' removes "
+                    + "its lock)");
         } catch (IOException | RuntimeException e) {
             try {
                 lock.close();
@@ -208,6 +211,19 @@ public final class RepositoryLock implements AutoCloseable {
 
     public String name() {
         return name;
+    }
+
+    /**
+     * Fails with {@code refusal}'s message if another live lock that {@code conflicts} accepts is in the store:
+     * how an operation that must not run beside others (prune beside prune, a repair, a key change) refuses
+     * after writing its own lock, so that of two starting at once at least one sees the other.
+     */
+    public void refuseBeside(Predicate<Found> conflicts, Function<Found, String> refusal) throws IOException {
+        for (Found f : list(store)) {
+            if (!f.name().equals(name) && conflicts.test(f) && !f.isStale(clock.instant(), processes)) {
+                throw new RepositoryException(refusal.apply(f));
+            }
+        }
     }
 
     /** The process table this lock's holder sees: the one other locks are judged from. */

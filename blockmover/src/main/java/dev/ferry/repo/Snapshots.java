@@ -220,10 +220,6 @@ public final class Snapshots {
         return out;
     }
 
-    /** Every snapshot, oldest first. A damaged snapshot fails the call (see {@link #readAll}). */
-    public List<Stored> list() throws IOException {
-        return list(null);
-    }
 
     /**
      * Every snapshot object, read several at a time: the readable snapshots, oldest first, and the damaged ones
@@ -264,15 +260,14 @@ public final class Snapshots {
             Comparator.nullsFirst(Comparator.naturalOrder())).thenComparing(Stored::id);
 
     /**
-     * Every snapshot, oldest first, read several at a time. With {@code errors != null}, damaged snapshots
-     * are added to it and skipped; otherwise the first one fails the call.
+     * Every snapshot, oldest first, read several at a time. A damaged snapshot fails the call (see
+     * {@link #readAll}, which names damaged snapshots instead).
      */
-    public List<Stored> list(List<RepositoryException> errors) throws IOException {
-        List<String> ids = ids();
-        List<String> names = ids.stream().map(id -> PREFIX + id).toList();
+    public List<Stored> list() throws IOException {
+        List<String> names = ids().stream().map(id -> PREFIX + id).toList();
         // a snapshot forgotten while we listed is simply gone
         List<Stored> out = new ArrayList<>(ParallelReads.openAll(repo.store(), names,
-                (name, bytes) -> open(name.substring(PREFIX.length()), bytes), errors, true).values());
+                (name, bytes) -> open(name.substring(PREFIX.length()), bytes), null, true).values());
         out.sort(OLDEST_FIRST);
         return out;
     }
