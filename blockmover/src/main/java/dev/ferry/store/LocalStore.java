@@ -286,7 +286,6 @@ public final class LocalStore implements Store {
     private void moveIntoPlace(Path tmp, Path target) throws IOException {
         Path parent = target.getParent();
         createDirectories(parent);
-        restrict(tmp, FILE_MODE); // also staging files written by others (packs)
         try {
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (AtomicMoveNotSupportedException e) {
