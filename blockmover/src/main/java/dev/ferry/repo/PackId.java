@@ -16,7 +16,12 @@ public record PackId(String hex) implements Comparable<PackId> {
 
     /** The store name of this pack: {@code data/<first two hex digits>/<id>}. */
     public String objectName() {
-        return "data/" + hex.substring(0, 2) + "/" + hex;
+        return directory() + hex;
+    }
+
+    /** The store prefix of the packs that share this one's first byte: {@code data/xx/}. */
+    public String directory() {
+        return "data/" + hex.substring(0, 2) + "/";
     }
 
     /** The pack id named by a store object name, or {@code null} if the name is not a pack's. */

@@ -660,7 +660,7 @@ public final class Repository implements AutoCloseable {
         }
         Set<String> prefixes = new java.util.TreeSet<>();
         for (PackId p : packs) {
-            prefixes.add("data/" + p.hex().substring(0, 2) + "/");
+            prefixes.add(p.directory());
         }
         Set<String> present = new HashSet<>();
         List<String> listings = prefixes.size() > 1 + indexedPacks() / 1000 ? List.of("data/") : List.copyOf(prefixes);
