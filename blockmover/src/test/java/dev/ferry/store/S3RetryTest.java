@@ -138,7 +138,9 @@ class S3RetryTest {
                 attempts.add(Integer.parseInt(m.group(3)));
             }
         }
-        assertTrue(attempts.size() >= 3, "each pause of the first write after the outage began is told: " + said);
+        // at least two pauses fit in the 6 s even when the SDK's pool loses a refused connection's request and an
+        // attempt waits out its 3 s acquire limit; usually there are more
+        assertTrue(attempts.size() >= 2, "each pause of the first write after the outage began is told: " + said);
         for (int i = 0; i < attempts.size(); i++) {
             assertEquals(i + 1, attempts.get(i), "attempts are counted: " + said);
         }
@@ -190,14 +192,20 @@ class S3RetryTest {
 
         proxy.down();
         try (S3Store store = new S3Store(settings)) {
+            long start = System.nanoTime();
             IOException e = assertThrows(IOException.class, () -> store.put("data/ab/x", new byte[100]));
+            Duration took = Duration.ofNanos(System.nanoTime() - start);
             String message = e.getMessage();
             assertTrue(message.startsWith("S3 PutObject of s3://" + bucket + "/repo/data/ab/x failed: the S3 endpoint "
                     + proxy.endpoint() + " "), message);
             assertTrue(message.contains(" refused the connection"), message);
             Matcher m = tried.matcher(message);
             assertTrue(m.find(), message);
-            assertTrue(Integer.parseInt(m.group(1)) >= 3, "retried until the budget was spent: " + message);
+            // retried until the budget was spent: more than one attempt, and no earlier than the budget's end. How
+            // many attempts fit depends on the SDK's pool, which at times loses the request of a refused first
+            // connection and lets that attempt wait out its connection-acquire limit (3 s here)
+            assertTrue(Integer.parseInt(m.group(1)) >= 2, "retried: " + message);
+            assertTrue(took.compareTo(Duration.ofMillis(1500)) >= 0, "gave up after " + took + ": " + message);
         }
 
         proxy.up();
