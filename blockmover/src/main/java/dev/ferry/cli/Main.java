@@ -9,6 +9,7 @@ import dev.ferry.repo.RepositoryException;
 import dev.ferry.store.Store;
 import dev.ferry.store.Stores;
 import dev.ferry.progress.ProgressReporter;
+import dev.ferry.job.JobContext;
 import dev.ferry.util.Cleanups;
 import dev.ferry.repo.Json;
 import java.io.Console;
@@ -81,12 +82,19 @@ public final class Main {
     final PrintWriter out;
     final PrintWriter err;
     final Console console;
+    /** The caller's side of this run: cancellation, progress listener, shared repository sessions. */
+    final JobContext job;
 
     Main(Map<String, String> env, PrintWriter out, PrintWriter err, Console console) {
+        this(env, out, err, console, JobContext.standalone());
+    }
+
+    Main(Map<String, String> env, PrintWriter out, PrintWriter err, Console console, JobContext job) {
         this.env = env;
         this.out = out;
         this.err = err;
         this.console = console;
+        this.job = job;
     }
 
     public static void main(String[] args) {
@@ -138,6 +146,12 @@ public final class Main {
     public static int execute(String[] args, Map<String, String> env, PrintWriter out, PrintWriter err,
                               Console console) {
         return new Main(env, out, err, console).commandLine().execute(args);
+    }
+
+    /** Runs one command line as a job of a caller that cancels it, listens to it and shares repositories. */
+    public static int execute(String[] args, Map<String, String> env, PrintWriter out, PrintWriter err,
+                              Console console, JobContext job) {
+        return new Main(env, out, err, console, job).commandLine().execute(args);
     }
 
     /** The whole command tree, extensions included, wired to this instance's output and error reporting. */
