@@ -11,24 +11,43 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.HashMap;
 import java.util.HexFormat;
+import java.util.Map;
 
 /**
  * A node-local lock on one engine volume, held for the whole of a backup through the engine: two backups of
  * one volume at a time would each take a snapshot and could delete the other's while it is being read. The
  * lock is an exclusive POSIX record lock (fcntl) on a file in {@link #directory()}; the operating system drops
  * it when the process ends, however it ends, so a killed backup leaves no stale lock.
+ *
+ * <p>Record locks belong to the process, not to a descriptor: closing any descriptor of the lock file drops
+ * every lock the process holds on it. So a second attempt within the process must never open the file; it is
+ * refused from {@link #HELD}, the process's own list of held volume locks, naming the holder, and the first
+ * holder's lock stays.
  */
 public final class VolumeLock implements AutoCloseable {
     /** Environment variable naming the directory of the lock files. */
     public static final String DIRECTORY_ENV = "FERRY_LOCK_DIR";
 
+    /**
+     * The lock files this process holds a lock on, by absolute path, with their holder's description. It is
+     * static on purpose, the one piece of mutable static state here: the record locks it guards are themselves
+     * per process (whatever object opened them), so any registry that two parts of one process could each own
+     * would let one of them close a descriptor and drop the other's lock. Guarded by itself; entries are
+     * removed when a lock is closed, so it holds at most one entry per volume being locked.
+     */
+    private static final Map<Path, String> HELD = new HashMap<>();
+
     private final FileChannel channel;
     private final FileLock lock;
+    private final Path file;
+    private boolean closed; // guarded by this
 
-    private VolumeLock(FileChannel channel, FileLock lock) {
+    private VolumeLock(FileChannel channel, FileLock lock, Path file) {
         this.channel = channel;
         this.lock = lock;
+        this.file = file;
     }
 
     /**
@@ -36,9 +55,38 @@ public final class VolumeLock implements AutoCloseable {
      * this one) holds it, naming the holder's process id.
      */
     public static VolumeLock acquire(String engine, String volume) throws IOException {
+        return acquire(engine, volume, "a backup");
+    }
+
+    /**
+     * Takes the lock of {@code engine}'s {@code volume} for {@code holder} (what holds it, in words: "backup job
+     * 42"), or fails at once if another process or another holder in this process holds it, naming that holder.
+     * A refusal within this process leaves the holder's lock untouched.
+     */
+    public static VolumeLock acquire(String engine, String volume, String holder) throws IOException {
         Path dir = directory();
         Files.createDirectories(dir);
-        Path file = dir.resolve(engine + "-" + digest(engine + "\0" + volume) + ".lock");
+        Path file = dir.resolve(engine + "-" + digest(engine + "\0" + volume) + ".lock").toAbsolutePath().normalize();
+        String self = holder + " (pid " + ProcessHandle.current().pid() + ")";
+        synchronized (HELD) {
+            String other = HELD.putIfAbsent(file, self);
+            if (other != null) {
+                throw new IOException("another backup of " + engine + " volume " + volume + " is running on this node"
+                        + " (" + other + ", in this process); try again when it has finished (lock file " + file
+                        + ")");
+            }
+        }
+        try {
+            return lockFile(engine, volume, file, self);
+        } catch (IOException | RuntimeException | Error e) {
+            synchronized (HELD) {
+                HELD.remove(file);
+            }
+            throw e;
+        }
+    }
+
+    private static VolumeLock lockFile(String engine, String volume, Path file, String self) throws IOException {
         FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
                 StandardOpenOption.WRITE);
         FileLock l;
@@ -59,14 +107,14 @@ public final class VolumeLock implements AutoCloseable {
         }
         try {
             ch.truncate(0);
-            ch.write(ByteBuffer.wrap(("pid " + ProcessHandle.current().pid() + ", " + volume + "\n")
+            ch.write(ByteBuffer.wrap(("pid " + ProcessHandle.current().pid() + ", " + self + ", " + volume + "\n")
                     .getBytes(StandardCharsets.UTF_8)), 0);
         } catch (IOException e) {
             l.release();
             ch.close();
             throw e;
         }
-        return new VolumeLock(ch, l);
+        return new VolumeLock(ch, l, file);
     }
 
     /** {@code $FERRY_LOCK_DIR}, else {@code /run/lock/ferry} where {@code /run/lock} is writable, else a temp dir. */
@@ -103,10 +151,22 @@ public final class VolumeLock implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
         try {
             lock.release();
         } finally {
-            channel.close();
+            try {
+                channel.close();
+            } finally {
+                synchronized (HELD) { // only now may another holder in this process open the file
+                    HELD.remove(file);
+                }
+            }
         }
     }
 }

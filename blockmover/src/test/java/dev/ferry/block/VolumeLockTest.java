@@ -49,12 +49,60 @@ class VolumeLockTest {
         }
     }
 
-    /** Holds the lock of volume {@code args[0]} until killed. */
+    /**
+     * A refused second attempt within a process must not drop the first holder's record lock: closing any
+     * descriptor of the lock file would release every lock the process holds on it. Another process checks it.
+     */
+    @Test
+    void aRefusedSecondAttemptInTheSameProcessKeepsTheFirstLock() throws Exception {
+        String volume = "pool/" + UUID.randomUUID();
+        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+        Process holder = new ProcessBuilder(java.toString(), "-cp", System.getProperty("java.class.path"),
+                Holder.class.getName(), volume, "second").redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        try {
+            BufferedReader out = new BufferedReader(new InputStreamReader(holder.getInputStream(), StandardCharsets.UTF_8));
+            assertEquals("held", out.readLine());
+            String refusal = out.readLine();
+            assertTrue(refusal.startsWith("refused: ") && refusal.contains("job one"), refusal);
+            // the holder's lock is still in force for everybody else on the node
+            IOException e = assertThrows(IOException.class, () -> VolumeLock.acquire("test", volume, "job two"));
+            assertTrue(e.getMessage().contains("pid " + holder.pid()), e.getMessage());
+        } finally {
+            holder.destroyForcibly();
+            holder.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void aSecondHolderInTheProcessIsRefusedByName() throws IOException {
+        String volume = "pool/" + UUID.randomUUID();
+        try (VolumeLock a = VolumeLock.acquire("test", volume, "restore job r1")) {
+            IOException e = assertThrows(IOException.class, () -> VolumeLock.acquire("test", volume, "job r2"));
+            assertTrue(e.getMessage().contains("restore job r1"), e.getMessage());
+            a.close();
+            a.close(); // a second close changes nothing
+            VolumeLock.acquire("test", volume, "job r2").close();
+        }
+    }
+
+    /**
+     * Holds the lock of volume {@code args[0]} until killed; with a second argument, then tries the same lock once
+     * more as another holder and prints the refusal.
+     */
     public static final class Holder {
         public static void main(String[] args) throws Exception {
-            VolumeLock l = VolumeLock.acquire("test", args[0]);
+            VolumeLock l = VolumeLock.acquire("test", args[0], "job one");
             System.out.println("held");
             System.out.flush();
+            if (args.length > 1) {
+                try {
+                    VolumeLock.acquire("test", args[0], "job two").close();
+                    System.out.println("not refused");
+                } catch (IOException e) {
+                    System.out.println("refused: " + e.getMessage());
+                }
+                System.out.flush();
+            }
             Thread.sleep(TimeUnit.MINUTES.toMillis(5));
             l.close();
         }
