@@ -271,6 +271,7 @@ public final class Main {
     public Repository openRepository(Store store, boolean loadIndex) throws IOException {
         KeySource key = existingKey();
         Repository r = loadIndex ? Repository.open(store, key) : Repository.openKeyOnly(store, key);
+        r.setCheckpoints(Repository.Checkpoints.fromEnv(env)); // how often a long backup indexes its packs
         cleanups.add("repository " + store.location(), r::abandon);
         return r;
     }

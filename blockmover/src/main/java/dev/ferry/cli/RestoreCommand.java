@@ -6,6 +6,7 @@ import dev.ferry.crypto.Hashes;
 import dev.ferry.progress.ProgressReporter;
 import dev.ferry.repo.Json;
 import dev.ferry.repo.Repository;
+import dev.ferry.repo.RepositoryLock;
 import dev.ferry.repo.Snapshot;
 import dev.ferry.repo.Snapshots;
 import dev.ferry.store.Store;
@@ -85,68 +86,71 @@ final class RestoreCommand {
             try (Store store = main.openStore()) {
                 RestoreTargets.check(store, abs, false);
                 Repository repo = main.openRepository(store, true);
-                Snapshots.Stored snap = new Snapshots(repo, main::warn).resolve(snapshot,
-                        filter.filter(Snapshot.KIND_BLOCK));
-                Path note = main.stateDir().resolve("restore-"
-                        + Hashes.sha256Hex(abs.toString().getBytes(StandardCharsets.UTF_8)).substring(0, 32) + ".json");
-                InProgress earlier = readNote(note);
-                boolean resume = earlier != null && earlier.target().equals(abs.toString())
-                        && earlier.repository().equals(repo.config().id()) && earlier.snapshot().equals(snap.id());
-                boolean exists = Files.exists(abs);
-                boolean device = exists && !Files.isRegularFile(abs);
-                boolean holdsData = exists && (device || Files.size(abs) > 0);
-                if (!force && !resume) {
-                    if (earlier != null && earlier.target().equals(abs.toString())) {
-                        throw new IllegalArgumentException("an interrupted restore of snapshot "
-                                + earlier.snapshot().substring(0, 8) + " into " + abs + " was never finished; restore "
-                                + "that snapshot to resume it, or use --force to write snapshot " + snap.shortId()
-                                + " over it");
+                try (RepositoryLock shared = repo.lockShared("restore")) { // prune deletes nothing while it is held
+                    repo.refreshIndex(); // read the index prune keeps, now that prune respects our lock
+                    Snapshots.Stored snap = new Snapshots(repo, main::warn).resolve(snapshot,
+                            filter.filter(Snapshot.KIND_BLOCK));
+                    Path note = main.stateDir().resolve("restore-"
+                            + Hashes.sha256Hex(abs.toString().getBytes(StandardCharsets.UTF_8)).substring(0, 32) + ".json");
+                    InProgress earlier = readNote(note);
+                    boolean resume = earlier != null && earlier.target().equals(abs.toString())
+                            && earlier.repository().equals(repo.config().id()) && earlier.snapshot().equals(snap.id());
+                    boolean exists = Files.exists(abs);
+                    boolean device = exists && !Files.isRegularFile(abs);
+                    boolean holdsData = exists && (device || Files.size(abs) > 0);
+                    if (!force && !resume) {
+                        if (earlier != null && earlier.target().equals(abs.toString())) {
+                            throw new IllegalArgumentException("an interrupted restore of snapshot "
+                                    + earlier.snapshot().substring(0, 8) + " into " + abs + " was never finished; restore "
+                                    + "that snapshot to resume it, or use --force to write snapshot " + snap.shortId()
+                                    + " over it");
+                        }
+                        if (holdsData) {
+                            throw new IllegalArgumentException(abs + " already exists and holds data; use --force to "
+                                    + "overwrite it");
+                        }
                     }
-                    if (holdsData) {
-                        throw new IllegalArgumentException(abs + " already exists and holds data; use --force to "
-                                + "overwrite it");
+                    writeNote(note, new InProgress(abs.toString(), repo.config().id(), snap.id(),
+                            main.clock().instant().toString()));
+                    if (resume) {
+                        main.err.println("ferry: resuming the interrupted restore of " + snap.shortId() + " into " + abs
+                                + "; blocks already in place are checked and skipped");
                     }
-                }
-                writeNote(note, new InProgress(abs.toString(), repo.config().id(), snap.id(),
-                        main.clock().instant().toString()));
-                if (resume) {
-                    main.err.println("ferry: resuming the interrupted restore of " + snap.shortId() + " into " + abs
-                            + "; blocks already in place are checked and skipped");
-                }
-                long size = snap.snapshot().volume().size();
-                FileVolume target;
-                try {
-                    if (!exists) { // never readable by others, not even for a moment
-                        Files.createFile(abs, PosixFilePermissions.asFileAttribute(
-                                EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE)));
-                        Files.setPosixFilePermissions(abs, perms == null ? PRIVATE : perms);
-                    } else if (perms != null && !device) {
-                        Files.setPosixFilePermissions(abs, perms);
+                    long size = snap.snapshot().volume().size();
+                    FileVolume target;
+                    try {
+                        if (!exists) { // never readable by others, not even for a moment
+                            Files.createFile(abs, PosixFilePermissions.asFileAttribute(
+                                    EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE)));
+                            Files.setPosixFilePermissions(abs, perms == null ? PRIVATE : perms);
+                        } else if (perms != null && !device) {
+                            Files.setPosixFilePermissions(abs, perms);
+                        }
+                        target = FileVolume.openForWriting(abs, size, exists && !device && !resume);
+                    } catch (IOException | RuntimeException e) {
+                        if (!resume) { // nothing was written: no restore to resume
+                            Files.deleteIfExists(note);
+                        }
+                        if (!exists) {
+                            Files.deleteIfExists(abs);
+                        }
+                        throw e;
                     }
-                    target = FileVolume.openForWriting(abs, size, exists && !device && !resume);
-                } catch (IOException | RuntimeException e) {
-                    if (!resume) { // nothing was written: no restore to resume
-                        Files.deleteIfExists(note);
+                    BlockRestore.Result r;
+                    try (FileVolume out = target;
+                         ProgressReporter progress = main.progress("restore", size)) {
+                        r = new BlockRestore(repo, snap, out, threads, keepGoing).run(progress);
                     }
-                    if (!exists) {
-                        Files.deleteIfExists(abs);
+                    print(main, snap, abs, resume, r);
+                    if (!r.damaged().isEmpty()) {
+                        // the note stays: run again (after 'ferry repair' or with the data back) to fetch only these
+                        main.err.println("ferry: " + r.damaged().size() + " range(s) of " + abs + " (" + r.bytesDamaged()
+                                + " bytes) were not restored because their data in the repository is damaged or "
+                                + "missing; the rest of the volume is restored");
+                        return ExitCodes.DAMAGE;
                     }
-                    throw e;
+                    Files.deleteIfExists(note);
                 }
-                BlockRestore.Result r;
-                try (FileVolume out = target;
-                     ProgressReporter progress = main.progress("restore", size)) {
-                    r = new BlockRestore(repo, snap, out, threads, keepGoing).run(progress);
-                }
-                print(main, snap, abs, resume, r);
-                if (!r.damaged().isEmpty()) {
-                    // the note stays: run again (after 'ferry repair' or with the data back) to fetch only these
-                    main.err.println("ferry: " + r.damaged().size() + " range(s) of " + abs + " (" + r.bytesDamaged()
-                            + " bytes) were not restored because their data in the repository is damaged or "
-                            + "missing; the rest of the volume is restored");
-                    return ExitCodes.DAMAGE;
-                }
-                Files.deleteIfExists(note);
             }
             return ExitCodes.OK;
         }

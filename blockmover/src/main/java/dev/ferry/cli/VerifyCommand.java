@@ -56,33 +56,36 @@ final class VerifyCommand implements Callable<Integer> {
         }
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, false);
-            Verifier.Report r;
-            try (ProgressReporter progress = main.progress("verify", 0)) {
-                r = new Verifier(repo, msg -> {
-                    if (main.progress()) {
-                        main.err.println(msg);
-                    }
-                }, progress).verify(readData, threads);
+            try (RepositoryLock shared = repo.lockShared("verify")) { // prune deletes nothing while it is held; the
+                // index is read by the verifier after this
+                Verifier.Report r;
+                try (ProgressReporter progress = main.progress("verify", 0)) {
+                    r = new Verifier(repo, msg -> {
+                        if (main.progress()) {
+                            main.err.println(msg);
+                        }
+                    }, progress).verify(readData, threads);
+                }
+                for (String w : r.warnings()) {
+                    main.out.println("warning: " + w);
+                }
+                String stale = staleLocks(store);
+                if (stale != null) {
+                    main.out.println("warning: " + stale);
+                }
+                for (String e : r.errors()) {
+                    main.out.println("error: " + e);
+                }
+                main.out.printf("checked %s: %d key slot(s), %d index file(s), %d pack(s), %d chunk(s), %d snapshot(s)%s%n",
+                        store.location(), r.keySlots(), r.indexFiles(), r.packs(), r.chunks(), r.snapshots(),
+                        readData ? ", read " + Sizes.human(r.bytesRead()) : "");
+                if (r.ok()) {
+                    main.out.println("no errors were found");
+                    return ExitCodes.OK;
+                }
+                main.out.println(r.errors().size() + " error(s) found: the repository is damaged");
+                return ExitCodes.DAMAGE;
             }
-            for (String w : r.warnings()) {
-                main.out.println("warning: " + w);
-            }
-            String stale = staleLocks(store);
-            if (stale != null) {
-                main.out.println("warning: " + stale);
-            }
-            for (String e : r.errors()) {
-                main.out.println("error: " + e);
-            }
-            main.out.printf("checked %s: %d key slot(s), %d index file(s), %d pack(s), %d chunk(s), %d snapshot(s)%s%n",
-                    store.location(), r.keySlots(), r.indexFiles(), r.packs(), r.chunks(), r.snapshots(),
-                    readData ? ", read " + Sizes.human(r.bytesRead()) : "");
-            if (r.ok()) {
-                main.out.println("no errors were found");
-                return ExitCodes.OK;
-            }
-            main.out.println(r.errors().size() + " error(s) found: the repository is damaged");
-            return ExitCodes.DAMAGE;
         }
     }
 }

@@ -375,17 +375,24 @@ public final class Pruner {
         if (!repack.isEmpty()) {
             progress.phase("repacking " + repack.size() + " packs", bytesToCopy);
         }
-        for (Copy c : copies.values()) {
-            String name = c.pack().objectName();
-            PackEntry e = c.entry();
-            byte[] sealed = store.getRange(name, e.offset(), e.length());
-            repo.openChunk(name, e, sealed, 0); // never copy damage
-            repo.copySealed(e.type(), e.id(), sealed, e.rawLength());
-            rewritten += sealed.length;
-            progress.advance(sealed.length);
+        RepositoryWriter copier = repo.newWriter(store, "prune"); // its own packs, beside writers of this process
+        try {
+            for (Copy c : copies.values()) {
+                String name = c.pack().objectName();
+                PackEntry e = c.entry();
+                byte[] sealed = store.getRange(name, e.offset(), e.length());
+                repo.openChunk(name, e, sealed, 0); // never copy damage
+                copier.copySealed(e.type(), e.id(), sealed, e.rawLength());
+                rewritten += sealed.length;
+                progress.advance(sealed.length);
+            }
+            copier.flush();
+        } catch (IOException | RuntimeException e) {
+            copier.abandon();
+            throw e;
         }
+        copier.close();
         garbage.addAll(repack);
-        repo.flush();
 
         // 3. one index file for every kept pack, replacing the ones read; it names each chunk once: the copy that
         // counts for used chunks, the first one met for unused ones

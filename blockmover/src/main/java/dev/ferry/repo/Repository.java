@@ -13,6 +13,7 @@ import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -43,6 +44,10 @@ public final class Repository implements AutoCloseable {
     /** Finished packs that may wait for, or be in, an upload at once; a writer that would exceed it waits. */
     static final int UPLOADS_IN_FLIGHT = 3;
     private static final int UPLOAD_THREADS = 2;
+    /** Packs that may wait for an upload thread, across all writers, before a writer stores its pack itself. */
+    private static final int UPLOAD_QUEUE = 64;
+    /** How long a writer waits for one of its pack uploads before giving up. */
+    static final long UPLOAD_SLOT_WAIT_MINUTES = 30;
     /**
      * zstd level for everything Ferry stores: level 1 compresses text-like volume data about 4x, within a few
      * percent of level 3, at a third more speed (docs/PERFORMANCE.md).
@@ -54,29 +59,19 @@ public final class Repository implements AutoCloseable {
     private final MasterKey key;
     private final String keySlotName;
     private final Envelope envelope = new Envelope(DEFAULT_ZSTD_LEVEL);
-    private final ChunkIndex index = new ChunkIndex();
+    private ChunkIndex index = new ChunkIndex(); // guarded by this; replaced by refreshIndex()
     private int indexFileCount;
     private List<RepositoryException> indexDamage = List.of(); // guarded by this
 
-    // writer state. Lock order: packLock before this. `this` guards index, pending, unindexed, knownIndexFiles.
-    private final Object packLock = new Object();
-    private Pack.Writer pack;                               // guarded by packLock
-    private final Set<ChunkId> pending = new HashSet<>();   // chunks in the open pack or in a pack being stored
-    private final Map<PackId, List<PackEntry>> unindexed = new LinkedHashMap<>();
-    private int unindexedCount;
+    // writers. Lock order: a writer's locks before this. `this` guards index, pending, knownIndexFiles, writers.
+    private final Map<ChunkId, RepositoryWriter> pending = new HashMap<>(); // chunks in a writer's pack not yet stored
     private final Set<String> knownIndexFiles = new HashSet<>(); // index files loaded or written by this process
-    private final AtomicLong chunksAdded = new AtomicLong();
-    private final AtomicLong bytesAdded = new AtomicLong();
-    // pack uploads run beside the writers; the semaphore bounds packs waiting on disk (backpressure)
-    private final Semaphore uploadSlots = new Semaphore(UPLOADS_IN_FLIGHT);
-    private final List<Future<?>> uploads = new ArrayList<>();
+    private final Set<RepositoryWriter> writers = new HashSet<>();
+    private RepositoryWriter defaultWriter;
     private ExecutorService uploader;
-    private volatile IOException uploadFailure;
-    // backups storing their snapshot through this repository; each learns the packs it relies on
-    private final List<SnapshotCommit> commits = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private volatile Checkpoints checkpoints = Checkpoints.DEFAULT;
     // when the process is told to stop: see abandon()
     private volatile boolean stopping;
-    private final Set<Pack.Writer> spooled = new HashSet<>();    // guarded by this: spool files not yet stored
     private final Object lockGuard = new Object();
     private final List<RepositoryLock> locks = new ArrayList<>(); // guarded by lockGuard
 
@@ -274,9 +269,9 @@ public final class Repository implements AutoCloseable {
                 }
             }
             indexFileCount = files.size();
-            knownIndexFiles.addAll(files.keySet());
+            files.keySet().forEach(this::noteKnown);
             for (RepositoryException e : errors) { // seen, though unreadable: not another writer's new file
-                knownIndexFiles.add(((RepositoryException.Damaged) e).objectName());
+                noteKnown(((RepositoryException.Damaged) e).objectName());
             }
             indexDamage = List.copyOf(damage);
         }
@@ -513,141 +508,168 @@ public final class Repository implements AutoCloseable {
     }
 
     public synchronized boolean contains(ChunkId id) {
-        return index.contains(id) || pending.contains(id);
+        return index.contains(id) || pending.containsKey(id);
     }
 
-    /** Chunks this process added to the repository (new ones only, not deduplicated ones). */
+    /** Chunks the default writer added (new ones only, not deduplicated ones); see {@link RepositoryWriter}. */
     public long chunksAdded() {
-        return chunksAdded.get();
+        return defaultWriter().chunksAdded();
     }
 
-    /** Stored (sealed) bytes of the chunks this process added. */
+    /** Stored (sealed) bytes of the chunks the default writer added. */
     public long bytesAdded() {
-        return bytesAdded.get();
+        return defaultWriter().bytesAdded();
     }
 
-    /**
-     * Stores a chunk unless the repository already has it, and returns its id. Hashing, compression and
-     * encryption run in the calling thread, so callers get parallelism by calling from several threads. A full
-     * pack is stored by a background thread while callers go on; a caller waits only when
-     * {@value #UPLOADS_IN_FLIGHT} packs are already waiting to be stored.
-     */
+    /** Through the default writer: see {@link RepositoryWriter#save(BlobType, byte[], int, int)}. */
     public ChunkId save(BlobType type, byte[] data, int off, int len) throws IOException {
-        if (len > Envelope.MAX_PLAINTEXT) {
-            throw new IllegalArgumentException("chunk of " + len + " bytes exceeds the maximum of "
-                    + Envelope.MAX_PLAINTEXT);
-        }
-        ChunkId id = key.chunkId(data, off, len);
-        saveWithId(type, id, data, off, len);
-        return id;
+        return defaultWriter().save(type, data, off, len);
     }
 
     public ChunkId save(BlobType type, byte[] data) throws IOException {
-        return save(type, data, 0, data.length);
+        return defaultWriter().save(type, data);
     }
 
-    /**
-     * Like {@link #save(BlobType, byte[], int, int)} for a caller that has already computed the chunk id with
-     * {@link MasterKey#chunkId}. Returns true if the chunk was new.
-     */
+    /** Through the default writer: see {@link RepositoryWriter#saveWithId}. */
     public boolean saveWithId(BlobType type, ChunkId id, byte[] data, int off, int len) throws IOException {
-        checkUploads();
-        if (known(id)) {
-            return false;
-        }
-        Envelope.Scratch s = Envelope.Scratch.local();
-        int n = envelope.sealInto(key.aead(), Envelope.chunkAad(type, id), data, off, len, true, s);
-        return append(type, id, s.sealed(), n, len, true);
+        return defaultWriter().saveWithId(type, id, data, off, len);
     }
 
-
-    /**
-     * Writes a chunk that is already sealed into a new pack even though the index knows it in another pack:
-     * prune copies the chunks still in use out of packs it is about to delete. The new place is indexed at the
-     * next flush.
-     */
+    /** Through the default writer: see {@link RepositoryWriter#copySealed}. */
     public void copySealed(BlobType type, ChunkId id, byte[] sealed, int rawLength) throws IOException {
-        checkUploads();
-        append(type, id, sealed, sealed.length, rawLength, false);
+        defaultWriter().copySealed(type, id, sealed, rawLength);
     }
 
-    private boolean append(BlobType type, ChunkId id, byte[] sealed, int sealedLen, int len, boolean dedup)
-            throws IOException {
-        Pack.Writer full = null;
-        synchronized (packLock) {
-            synchronized (this) {
-                // again: another thread may have stored it while this one sealed it
-                if ((dedup && known(id)) || !pending.add(id)) {
-                    return false;
-                }
-            }
-            try {
-                if (pack == null) {
-                    if (stopping) {
-                        throw stoppingError();
-                    }
-                    Path spool = store.stagingDirectory() != null ? store.stagingDirectory()
-                            : Path.of(System.getProperty("java.io.tmpdir"), "ferry-spool");
-                    pack = new Pack.Writer(spool, key.aead(), envelope);
-                    synchronized (this) {
-                        spooled.add(pack);
-                    }
-                }
-                pack.add(type, id, sealed, 0, sealedLen, len);
-            } catch (IOException | RuntimeException e) {
-                synchronized (this) {
-                    pending.remove(id);
-                }
-                throw e;
-            }
-            chunksAdded.incrementAndGet();
-            bytesAdded.addAndGet(sealedLen);
-            if (pack.size() >= config.packSize()) {
-                full = pack;
-                pack = null;
-            }
-        }
-        if (full != null) {
-            storePack(full);
-        }
-        return true;
-    }
-
-    /**
-     * Whether the chunk is indexed or on its way into a pack of this process; a backup storing its snapshot
-     * through this repository learns the pack of an indexed chunk, which its snapshot will then rely on.
-     */
-    private synchronized boolean known(ChunkId id) {
-        if (pending.contains(id)) {
-            return true;
-        }
-        if (commits.isEmpty()) {
-            return index.contains(id);
-        }
-        Optional<ChunkIndex.Location> loc = index.lookup(id);
-        if (loc.isEmpty()) {
-            return false;
-        }
-        for (SnapshotCommit c : commits) {
-            c.relyOn(loc.get().pack());
-        }
-        return true;
-    }
-
-    /**
-     * Starts the commit of one backup's snapshot: from now until it is closed, the packs this repository stores
-     * and the packs of chunks found already indexed are noted as packs the snapshot relies on, and no index file
-     * is written unless {@code lock} (null: none held) is still valid and those packs are present. See
-     * {@link SnapshotCommit}.
-     */
+    /** Through the default writer: see {@link RepositoryWriter#beginCommit}. */
     public SnapshotCommit beginCommit(RepositoryLock lock) {
-        SnapshotCommit c = new SnapshotCommit(this, lock);
-        commits.add(c);
-        return c;
+        return defaultWriter().beginCommit(lock);
     }
 
-    void endCommit(SnapshotCommit c) {
-        commits.remove(c);
+    /**
+     * The writer that {@link #save}, {@link #flush()} and the other writing methods of this class use: one
+     * process, one job. Concurrent jobs each take their own with {@link #newWriter()}.
+     */
+    public synchronized RepositoryWriter defaultWriter() {
+        if (defaultWriter == null) {
+            defaultWriter = newWriter();
+        }
+        return defaultWriter;
+    }
+
+    /** A new writer session of its own (see {@link RepositoryWriter}), storing through this repository's store. */
+    public RepositoryWriter newWriter() {
+        return newWriter(store, "writer");
+    }
+
+    /**
+     * A new writer session storing its packs and index files through {@code through}, a view of this repository's
+     * store (the same objects, with limits or faults of its own); {@code name} says what it is in errors.
+     */
+    public synchronized RepositoryWriter newWriter(Store through, String name) {
+        RepositoryWriter w = new RepositoryWriter(this, through, name, new HashSet<>(knownIndexFiles));
+        writers.add(w);
+        return w;
+    }
+
+    /** Drops a closed or abandoned writer from the ones {@link #abandon()} stops. */
+    synchronized void forget(RepositoryWriter w) {
+        if (w != defaultWriter) {
+            writers.remove(w);
+        }
+    }
+
+    /** The writer storing {@code id} now, or null. Under this monitor. */
+    RepositoryWriter pendingOwner(ChunkId id) {
+        return pending.get(id);
+    }
+
+    /** Claims {@code id} for {@code w}; false if some writer is storing it already. Under this monitor. */
+    boolean claimPending(ChunkId id, RepositoryWriter w) {
+        return pending.putIfAbsent(id, w) == null;
+    }
+
+    /** Releases {@code w}'s claim on {@code id}. Under this monitor. */
+    void releasePending(ChunkId id, RepositoryWriter w) {
+        pending.remove(id, w);
+    }
+
+    /** Releases every claim of {@code w}. Under this monitor. */
+    void releaseAllPending(RepositoryWriter w) {
+        pending.values().removeIf(o -> o == w);
+    }
+
+    /** Adds a stored chunk to the in-memory index. Under this monitor. */
+    void indexStored(PackId pack, PackEntry e) {
+        index.add(pack, e);
+    }
+
+    /** {@link #lookup} for a caller already holding this monitor. */
+    Optional<ChunkIndex.Location> lookupLocked(ChunkId id) {
+        return index.lookup(id);
+    }
+
+    Envelope envelope() {
+        return envelope;
+    }
+
+    /**
+     * The threads storing packs, shared by every writer: at most {@value #UPLOAD_THREADS}, which exit after a
+     * minute idle. Each writer bounds its own packs waiting ({@value #UPLOADS_IN_FLIGHT}); the queue is bounded
+     * too, and a pack that finds it full is stored by the thread that filled it.
+     */
+    synchronized java.util.concurrent.ExecutorService uploader() {
+        if (uploader == null) {
+            java.util.concurrent.ThreadPoolExecutor pool = new java.util.concurrent.ThreadPoolExecutor(UPLOAD_THREADS,
+                    UPLOAD_THREADS, 1, java.util.concurrent.TimeUnit.MINUTES,
+                    new java.util.concurrent.ArrayBlockingQueue<>(UPLOAD_QUEUE),
+                    Threads.daemon("ferry-pack-upload"), new java.util.concurrent.ThreadPoolExecutor.CallerRunsPolicy());
+            pool.allowCoreThreadTimeOut(true);
+            uploader = pool;
+        }
+        return uploader;
+    }
+
+    /** When writers write index checkpoints: after {@code interval}, or after {@code bytes} of packs stored. */
+    public record Checkpoints(java.time.Duration interval, long bytes) {
+        public static final Checkpoints DEFAULT = new Checkpoints(java.time.Duration.ofMinutes(5), 4L << 30);
+        /** Environment variables that override the defaults (see {@link #fromEnv}). */
+        public static final String SECONDS_ENV = "FERRY_INDEX_CHECKPOINT_SECONDS";
+        public static final String BYTES_ENV = "FERRY_INDEX_CHECKPOINT_BYTES";
+
+        public Checkpoints {
+            if (interval.isNegative() || bytes < 0) {
+                throw new IllegalArgumentException("index checkpoints need a positive interval and size");
+            }
+        }
+
+        /** The defaults, overridden by {@value #SECONDS_ENV} and {@value #BYTES_ENV} where they are set. */
+        public static Checkpoints fromEnv(Map<String, String> env) {
+            java.time.Duration interval = DEFAULT.interval();
+            long bytes = DEFAULT.bytes();
+            String s = env.get(SECONDS_ENV);
+            String b = env.get(BYTES_ENV);
+            try {
+                if (s != null && !s.isBlank()) {
+                    interval = java.time.Duration.ofSeconds(Long.parseLong(s.trim()));
+                }
+                if (b != null && !b.isBlank()) {
+                    bytes = Long.parseLong(b.trim());
+                }
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(SECONDS_ENV + " and " + BYTES_ENV + " take a whole number, not '"
+                        + (s != null ? s : "") + "' / '" + (b != null ? b : "") + "'");
+            }
+            return new Checkpoints(interval, bytes);
+        }
+    }
+
+    /** Sets when writers write index checkpoints (default {@link Checkpoints#DEFAULT}). */
+    public void setCheckpoints(Checkpoints c) {
+        checkpoints = java.util.Objects.requireNonNull(c);
+    }
+
+    public Checkpoints checkpoints() {
+        return checkpoints;
     }
 
     /**
@@ -717,10 +739,47 @@ public final class Repository implements AutoCloseable {
     }
 
     /**
+     * Writes a shared lock for {@code operation} ("restore", "verify"): it excludes nobody but prune, which
+     * deletes no pack while a live lock is in the store (docs/FORMAT.md, "Locks"). A reader takes it, then calls
+     * {@link #refreshIndex()}, so it reads only packs that the current index names and that prune keeps.
+     */
+    public RepositoryLock lockShared(String operation) throws IOException {
+        return lock(operation, defaultHostname(), Clock.systemUTC());
+    }
+
+    /**
+     * Reads the index files again and makes them what lookups find first: after a prune repacked chunks, a
+     * reader finds them in the packs the current index names. Chunks the current index lacks (entries of packs a
+     * writer of this process stored, or of chunks no snapshot used when a prune looked) keep their earlier
+     * place, so writers under way are not disturbed.
+     */
+    public void refreshIndex() throws IOException {
+        List<RepositoryException> errors = new ArrayList<>();
+        Map<String, IndexFile> read = readIndexFiles(errors);
+        for (RepositoryException e : errors) {
+            if (!(e instanceof RepositoryException.Damaged)) {
+                throw e;
+            }
+        }
+        Map<String, IndexFile> files = IndexFile.current(read);
+        ChunkIndex fresh = new ChunkIndex();
+        for (IndexFile f : files.values()) {
+            f.packs().forEach((p, es) -> es.forEach(e -> fresh.add(p, e)));
+        }
+        synchronized (this) {
+            index.forEach(fresh::add); // kept only where the current index has nothing
+            index = fresh;
+            indexFileCount = files.size();
+            indexDamage = List.copyOf(IndexFile.unreplacedDamage(read, errors));
+        }
+        log.debug("index refreshed: {} files, {} chunks", files.size(), fresh.size());
+    }
+
+    /**
      * For a process that is being stopped (SIGTERM, SIGINT) while it may still be writing: from now on nothing
-     * more is stored (threads still adding data fail), the spool files of packs not yet stored are deleted, and
-     * the locks taken with {@link #lock} are released. Packs already stored stay: prune removes them if no index
-     * names them. Safe to call from another thread, and more than once.
+     * more is stored (every writer is abandoned, see {@link RepositoryWriter#abandon()}), and the locks taken with
+     * {@link #lock} are released. Packs already stored stay: prune removes them if no index names them. Safe to
+     * call from another thread, and more than once.
      */
     public void abandon() {
         stopping = true;
@@ -729,29 +788,12 @@ public final class Repository implements AutoCloseable {
             held = new ArrayList<>(locks);
             locks.clear();
         }
-        List<Pack.Writer> files;
-        Pack.Writer open;
-        synchronized (packLock) { // waits for a chunk being added; no pack is begun after
-            open = pack;
-            pack = null;
-            synchronized (this) {
-                files = new ArrayList<>(spooled);
-                spooled.clear();
-            }
+        List<RepositoryWriter> all;
+        synchronized (this) {
+            all = new ArrayList<>(writers);
         }
-        if (open != null) {
-            try {
-                open.close();
-            } catch (IOException | RuntimeException e) {
-                log.debug("closing the open pack: {}", e.toString());
-            }
-        }
-        for (Pack.Writer w : files) {
-            try {
-                Files.deleteIfExists(w.file());
-            } catch (IOException e) {
-                log.warn("could not remove spool file {}: {}", w.file(), e.toString());
-            }
+        for (RepositoryWriter w : all) {
+            w.abandon();
         }
         for (RepositoryLock l : held) {
             try {
@@ -767,129 +809,6 @@ public final class Repository implements AutoCloseable {
         return stopping;
     }
 
-    private void checkUploads() throws IOException {
-        IOException f = uploadFailure;
-        if (f != null) {
-            throw new IOException("an earlier pack could not be stored: " + f.getMessage(), f);
-        }
-    }
-
-    /** Hands a full pack to the upload threads; waits while too many packs are waiting already. */
-    private void storePack(Pack.Writer w) throws IOException {
-        try {
-            uploadSlots.acquire();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            dropPack(w);
-            throw new java.io.InterruptedIOException("interrupted while waiting to store a pack");
-        }
-        synchronized (this) {
-            if (uploader == null) {
-                uploader = Threads.pool(UPLOAD_THREADS, "ferry-pack-upload");
-            }
-            uploads.removeIf(Future::isDone);
-            uploads.add(uploader.submit(() -> {
-                try {
-                    finishPack(w);
-                } catch (Throwable e) {
-                    log.debug("storing a pack failed", e);
-                    uploadFailure = e instanceof IOException io ? io : new IOException(e.toString(), e);
-                } finally {
-                    uploadSlots.release();
-                }
-            }));
-        }
-    }
-
-    /** Forgets the chunks of a pack that will not be stored, and its spool file. */
-    private void dropPack(Pack.Writer w) throws IOException {
-        synchronized (this) {
-            for (PackEntry e : w.entries()) {
-                pending.remove(e.id());
-            }
-            spooled.remove(w);
-        }
-        w.close();
-        Files.deleteIfExists(w.file());
-    }
-
-    /** Stores a pack, then (once enough entries wait) an index file naming it. Runs on an upload thread. */
-    private void finishPack(Pack.Writer w) throws IOException {
-        boolean stored = false;
-        try (w) {
-            for (SnapshotCommit c : commits) {
-                c.checkLock(); // no use storing more for a backup whose lock was lost
-            }
-            PackId id = w.finish();
-            store.put(id.objectName(), w.file());
-            stored = true;
-            List<PackEntry> entries = w.entries();
-            synchronized (this) {
-                for (SnapshotCommit c : commits) {
-                    c.relyOn(id);
-                }
-                for (PackEntry e : entries) {
-                    index.add(id, e);
-                    pending.remove(e.id());
-                }
-                unindexed.computeIfAbsent(id, k -> new ArrayList<>()).addAll(entries);
-                unindexedCount += entries.size();
-            }
-            log.debug("stored pack {} ({} chunks, {} bytes)", id.shortHex(), entries.size(), w.size());
-        } finally {
-            if (!stored) {
-                // chunks of a pack that failed to store are not in the repository: forget them
-                dropPack(w);
-            }
-            Files.deleteIfExists(w.file());
-            synchronized (this) {
-                spooled.remove(w);
-            }
-        }
-        boolean flushIndex;
-        synchronized (this) {
-            flushIndex = unindexedCount >= INDEX_FLUSH_ENTRIES;
-        }
-        if (flushIndex) {
-            writeIndex();
-        }
-    }
-
-    /** Stores an index file for every stored pack not yet named by one. */
-    private void writeIndex() throws IOException {
-        Map<PackId, List<PackEntry>> packs;
-        int count;
-        synchronized (this) {
-            if (unindexed.isEmpty()) {
-                return;
-            }
-            packs = new LinkedHashMap<>(unindexed);
-            count = unindexedCount;
-            unindexed.clear();
-            unindexedCount = 0;
-        }
-        try {
-            if (!commits.isEmpty()) { // an index file never names a pack that a prune deleted under a lost lock
-                for (SnapshotCommit c : commits) {
-                    c.confirmLock();
-                }
-                try {
-                    requirePresent(packs.keySet(), "to be indexed");
-                } catch (RepositoryException e) {
-                    throw SnapshotCommit.aborted(e);
-                }
-            }
-            String name = storeIndexFile(new IndexFile(List.of(), packs));
-            log.debug("stored index {} ({} chunks)", name, count);
-        } catch (IOException | RuntimeException e) {
-            synchronized (this) { // keep them for the next attempt
-                packs.forEach((k, v) -> unindexed.computeIfAbsent(k, x -> new ArrayList<>()).addAll(v));
-                unindexedCount += count;
-            }
-            throw e;
-        }
-    }
-
     /** Seals and stores an index file; returns its name. */
     String storeIndexFile(IndexFile file) throws IOException {
         if (stopping) {
@@ -900,64 +819,33 @@ public final class Repository implements AutoCloseable {
         store.put(name, sealed);
         synchronized (this) {
             indexFileCount++;
-            knownIndexFiles.add(name);
+            noteKnown(name);
         }
         return name;
     }
 
-    /**
-     * After a backup failed with {@code failure} (nothing happens when it is null): stores what was already
-     * packed, so the next run deduplicates against it, then rethrows the failure (a failing flush is added to it
-     * as suppressed).
-     */
-    public void flushThenRethrow(Throwable failure) throws IOException {
-        if (failure == null) {
-            return;
+    /** An index file this process read or wrote: not another process's news to any writer. Under this monitor. */
+    private void noteKnown(String name) {
+        knownIndexFiles.add(name);
+        for (RepositoryWriter w : writers) {
+            w.noteKnownIndexFile(name);
         }
-        try {
-            flush();
-        } catch (IOException | RuntimeException e) {
-            failure.addSuppressed(e);
-        }
-        dev.ferry.util.Threads.rethrow(failure);
     }
 
-    /**
-     * Stores the pack being built, waits for every pack upload, and stores the index for everything stored so
-     * far. Data is durable on return.
-     */
+    /** Through the default writer: see {@link RepositoryWriter#flushThenRethrow}. */
+    public void flushThenRethrow(Throwable failure) throws IOException {
+        defaultWriter().flushThenRethrow(failure);
+    }
+
+    /** Stores what the default writer added so far: see {@link RepositoryWriter#flush()}. */
     public void flush() throws IOException {
-        Pack.Writer last;
-        synchronized (packLock) {
-            last = pack;
-            pack = null;
-        }
-        if (last != null) {
-            if (last.count() > 0) {
-                storePack(last);
-            } else {
-                dropPack(last);
-            }
-        }
-        List<Future<?>> waiting;
+        RepositoryWriter w;
         synchronized (this) {
-            waiting = new ArrayList<>(uploads);
+            w = defaultWriter;
         }
-        for (Future<?> f : waiting) {
-            try {
-                f.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new java.io.InterruptedIOException("interrupted while storing packs");
-            } catch (ExecutionException e) {
-                throw new IOException("storing a pack failed: " + e.getCause(), e.getCause());
-            }
+        if (w != null) {
+            w.flush();
         }
-        IOException failed = uploadFailure;
-        if (failed != null) {
-            throw new IOException(failed.getMessage(), failed);
-        }
-        writeIndex();
     }
 
     /**
@@ -971,15 +859,17 @@ public final class Repository implements AutoCloseable {
      * @return the number of chunks named again
      */
     public int ensureIndexed(ChunkRefs refs) throws IOException {
-        return ensureIndexed(refs, new HashSet<>());
+        return defaultWriter().ensureIndexed(refs);
     }
 
+
     /**
-     * As {@link #ensureIndexed(ChunkRefs)}; when another process rewrote the index, the packs of every chunk of
-     * the snapshot are added to {@code relied}, and those named again must be present.
+     * The second half of {@link RepositoryWriter#ensureIndexed}: names again, in an index file, chunks of
+     * {@code refs} that the current index lacks when another process rewrote the index since the writer (whose
+     * {@code knownIndexFiles} these are, guarded by this monitor) began.
      */
-    int ensureIndexed(ChunkRefs refs, Set<PackId> relied) throws IOException {
-        flush();
+
+    int nameAgain(ChunkRefs refs, Set<PackId> relied, Set<String> knownIndexFiles) throws IOException {
         Set<String> names = new HashSet<>();
         for (StoreObject o : store.list(IndexFile.PREFIX)) {
             if (IndexFile.isIndexName(o.name())) {
@@ -1098,7 +988,7 @@ public final class Repository implements AutoCloseable {
         return java.util.Arrays.copyOf(openChunkInScratch(packName, e, buf, off).out(), e.rawLength());
     }
 
-    /** Flushes what was added, then releases nothing else: the store stays open for its owner. */
+    /** Flushes what the default writer added; the store stays open for its owner. */
     @Override
     public void close() throws IOException {
         try {
@@ -1106,7 +996,7 @@ public final class Repository implements AutoCloseable {
         } finally {
             synchronized (this) {
                 if (uploader != null) {
-                    uploader.shutdownNow();
+                    uploader.shutdown();
                 }
             }
         }

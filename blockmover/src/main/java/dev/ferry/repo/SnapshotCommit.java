@@ -8,7 +8,7 @@ import java.util.Set;
  * How every backup stores its snapshot beside prunes (docs/FORMAT.md, "Locks"): a backup never stores a
  * snapshot that refers to a pack it has not confirmed present since its lock was last confirmed valid.
  *
- * <p>Begun with {@link Repository#beginCommit} before the backup adds data, it notes the packs the snapshot will
+ * <p>Begun with {@link RepositoryWriter#beginCommit} before the backup adds data, it notes the packs the snapshot will
  * rely on: those the repository stores meanwhile, and those of chunks found already indexed (deduplicated).
  * While it is open, the repository stores no pack once the lock is known lost, and no index file unless the
  * lock is confirmed and the packs it names are present. {@link #prepare} flushes, confirms the lock, makes sure
@@ -20,13 +20,15 @@ import java.util.Set;
  * <p>A backup that holds no lock (null) gets the pack checks only.
  */
 public final class SnapshotCommit implements AutoCloseable {
+    private final RepositoryWriter writer;
     private final Repository repo;
     private final RepositoryLock lock;
     private final Set<PackId> relied = new HashSet<>(); // guarded by repo
     private Set<PackId> prepared;
 
-    SnapshotCommit(Repository repo, RepositoryLock lock) {
-        this.repo = repo;
+    SnapshotCommit(RepositoryWriter writer, RepositoryLock lock) {
+        this.writer = writer;
+        this.repo = writer.repository();
         this.lock = lock;
     }
 
@@ -70,10 +72,10 @@ public final class SnapshotCommit implements AutoCloseable {
      * @param refs enumerates the snapshot's chunks; called only when another process rewrote the index
      */
     public int prepare(Repository.ChunkRefs refs) throws IOException {
-        repo.flush();
+        writer.flush();
         confirmLock();
         Set<PackId> walked = new HashSet<>();
-        int again = repo.ensureIndexed(refs, walked);
+        int again = writer.ensureIndexed(refs, walked);
         Set<PackId> needed;
         synchronized (repo) {
             needed = new HashSet<>(relied);
@@ -96,7 +98,7 @@ public final class SnapshotCommit implements AutoCloseable {
         if (prepared == null) {
             throw new IllegalStateException("prepare() comes before store()");
         }
-        if (repo.isStopping()) {
+        if (repo.isStopping() || writer.isAbandoned()) {
             throw new java.io.InterruptedIOException("the process is stopping: no snapshot is stored");
         }
         confirmLock();
@@ -122,6 +124,6 @@ public final class SnapshotCommit implements AutoCloseable {
 
     @Override
     public void close() {
-        repo.endCommit(this);
+        writer.endCommit(this);
     }
 }

@@ -10,6 +10,7 @@ import dev.ferry.files.FileBackup;
 import dev.ferry.files.FileRestore;
 import dev.ferry.progress.ProgressReporter;
 import dev.ferry.repo.Repository;
+import dev.ferry.repo.RepositoryLock;
 import dev.ferry.repo.Snapshot;
 import dev.ferry.repo.Snapshots;
 import dev.ferry.store.Store;
@@ -81,9 +82,12 @@ public final class RestoreFilesCommand implements Callable<Integer> {
         try (Store store = main.openStore()) {
             RestoreTargets.check(store, abs, true);
             Repository repo = main.openRepository(store, true);
-            snap = new Snapshots(repo, main::warn).resolve(snapshot, filter.filter(Snapshot.KIND_FILES));
-            try (ProgressReporter progress = main.progress("restore", 0)) {
-                r = new FileRestore(repo, snap, threads, overwrite).run(abs, include, progress);
+            try (RepositoryLock shared = repo.lockShared("restore")) { // prune deletes nothing while it is held
+                repo.refreshIndex(); // read the index prune keeps, now that prune respects our lock
+                snap = new Snapshots(repo, main::warn).resolve(snapshot, filter.filter(Snapshot.KIND_FILES));
+                try (ProgressReporter progress = main.progress("restore", 0)) {
+                    r = new FileRestore(repo, snap, threads, overwrite).run(abs, include, progress);
+                }
             }
         }
         if (marker != null && r.damaged().isEmpty()) {

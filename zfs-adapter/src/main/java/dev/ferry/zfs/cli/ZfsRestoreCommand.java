@@ -11,6 +11,7 @@ import dev.ferry.cli.Summaries;
 import dev.ferry.engine.RestoreTarget;
 import dev.ferry.progress.ProgressReporter;
 import dev.ferry.repo.Repository;
+import dev.ferry.repo.RepositoryLock;
 import dev.ferry.repo.Snapshot;
 import dev.ferry.repo.SnapshotFilter;
 import dev.ferry.repo.Snapshots;
@@ -79,39 +80,42 @@ final class ZfsRestoreCommand implements Callable<Integer> {
                 }
             }
             Repository repo = main.openRepository(store, true);
-            SnapshotFilter f = filter.filter(Snapshot.KIND_BLOCK).withEngineFact(EngineBackup.ENGINE, engine.name());
-            if (from != null) {
-                f = f.withEngineFact(ZfsEngine.DATASET, from);
-            }
-            Snapshots.Stored snap = new Snapshots(repo, main::warn).resolve(snapshot, "latest".equals(snapshot) ? f
-                    : filter.filter(Snapshot.KIND_BLOCK));
-            long size = snap.snapshot().volume().size();
-            Map<String, String> options = new LinkedHashMap<>();
-            options.put("force", Boolean.toString(force));
-            if (file != null) {
-                options.put(ZfsEngine.FILE, file);
-            }
-            BlockRestore.Result r;
-            try (RestoreTarget t = engine.prepareRestore(target, size, options)) {
-                try (ProgressReporter progress = main.progress("restore", size)) {
-                    r = new BlockRestore(repo, snap, t.writer(), threads, keepGoing).run(progress);
+            try (RepositoryLock shared = repo.lockShared("restore")) { // prune deletes nothing while it is held
+                repo.refreshIndex(); // read the index prune keeps, now that prune respects our lock
+                SnapshotFilter f = filter.filter(Snapshot.KIND_BLOCK).withEngineFact(EngineBackup.ENGINE, engine.name());
+                if (from != null) {
+                    f = f.withEngineFact(ZfsEngine.DATASET, from);
                 }
-                t.finish(true);
-            }
-            String where = file == null ? target : target + " (" + file + ")";
-            if (main.json()) {
-                Map<String, Object> m = Summaries.restoreJson(r, snap, where);
-                m.put("dataset", target);
-                m.put("file", file);
-                main.printJson(m);
-            } else {
-                Summaries.printRestore(main.out(), r, snap, where, false);
-            }
-            if (!r.damaged().isEmpty()) {
-                main.err().println("ferry: " + r.damaged().size() + " range(s) of " + where + " (" + r.bytesDamaged()
-                        + " bytes) were not restored because their data in the repository is damaged or missing; "
-                        + "the rest of the volume is restored");
-                return ExitCodes.DAMAGE;
+                Snapshots.Stored snap = new Snapshots(repo, main::warn).resolve(snapshot, "latest".equals(snapshot) ? f
+                        : filter.filter(Snapshot.KIND_BLOCK));
+                long size = snap.snapshot().volume().size();
+                Map<String, String> options = new LinkedHashMap<>();
+                options.put("force", Boolean.toString(force));
+                if (file != null) {
+                    options.put(ZfsEngine.FILE, file);
+                }
+                BlockRestore.Result r;
+                try (RestoreTarget t = engine.prepareRestore(target, size, options)) {
+                    try (ProgressReporter progress = main.progress("restore", size)) {
+                        r = new BlockRestore(repo, snap, t.writer(), threads, keepGoing).run(progress);
+                    }
+                    t.finish(true);
+                }
+                String where = file == null ? target : target + " (" + file + ")";
+                if (main.json()) {
+                    Map<String, Object> m = Summaries.restoreJson(r, snap, where);
+                    m.put("dataset", target);
+                    m.put("file", file);
+                    main.printJson(m);
+                } else {
+                    Summaries.printRestore(main.out(), r, snap, where, false);
+                }
+                if (!r.damaged().isEmpty()) {
+                    main.err().println("ferry: " + r.damaged().size() + " range(s) of " + where + " (" + r.bytesDamaged()
+                            + " bytes) were not restored because their data in the repository is damaged or missing; "
+                            + "the rest of the volume is restored");
+                    return ExitCodes.DAMAGE;
+                }
             }
         }
         return ExitCodes.OK;
