@@ -122,6 +122,13 @@ public final class ChildProcess {
         }
     }
 
+    /** A command could not be started (not found, not executable). */
+    public static final class NotStarted extends IOException {
+        public NotStarted(String message, IOException cause) {
+            super(message, cause);
+        }
+    }
+
     /** A command exited with a non-zero status; the message names it, its status and the end of its stderr. */
     public static class Failed extends IOException {
         private final String command;
@@ -354,7 +361,7 @@ public final class ChildProcess {
         try {
             p = pb.start();
         } catch (IOException e) {
-            throw new IOException("cannot run '" + command.get(0) + "': " + e.getMessage(), e);
+            throw new NotStarted("cannot run '" + command.get(0) + "': " + e.getMessage(), e);
         }
         try {
             p.getOutputStream().close();
