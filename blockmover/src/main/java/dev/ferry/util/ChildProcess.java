@@ -202,7 +202,9 @@ public final class ChildProcess {
             }
             return new Result(describe(), s.process.exitValue(), out.bytes(), s.stderr.text());
         } finally {
-            s.kill(); // nothing of it stays behind, whatever happened
+            if (s.process.isAlive()) {
+                s.kill(); // nothing of it stays behind, whatever happened
+            }
         }
     }
 
