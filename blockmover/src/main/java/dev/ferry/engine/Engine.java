@@ -16,6 +16,15 @@ import java.util.Optional;
  * {@link #prepareRestore}, write, {@link RestoreTarget#finish}.
  */
 public interface Engine {
+    /**
+     * This engine working for one job: its child processes and waits end when the job is cancelled, and what it
+     * leaves on the node while the job runs is marked as the job's. The engine returned is used by that job only.
+     * By default the engine itself, for engines that neither block nor leave anything behind.
+     */
+    default Engine forJob(EngineContext context) {
+        return this;
+    }
+
     /** Short lower-case name used on the command line and in snapshot metadata ({@code zfs}, {@code cstor}). */
     String name();
 

@@ -1221,15 +1221,30 @@ public final class S3Store implements Store {
     /** Retry budget of the abort of a failed multipart upload, whose failure has already been waited for. */
     private static final Duration ABORT_RETRY_BUDGET = Duration.ofSeconds(30);
 
+    /**
+     * How long the abort of a multipart upload whose thread was interrupted (its job cancelled) is waited for: the
+     * caller is to return within seconds; an abort that takes longer is given up, and the upload left to prune
+     * ({@link #removeAbandonedStaging}).
+     */
+    static final Duration INTERRUPTED_ABORT_WAIT = Duration.ofSeconds(3);
+
     private void abort(String name, String key, String uploadId, Throwable cause) {
         log.debug("aborting multipart upload {} of {}", uploadId, describe(key));
         Call call = new Call("AbortMultipartUpload", name, key, 0).atMostRetrying(ABORT_RETRY_BUDGET);
         Throwable failure;
+        // the SDK refuses to start a request on an interrupted thread: the abort is sent all the same, and the
+        // interrupt kept for the caller
+        boolean interrupted = Thread.interrupted();
         try {
-            failure = settle(start(call, s3 -> s3.abortMultipartUpload(r -> r.bucket(bucket).key(key)
-                    .uploadId(uploadId).overrideConfiguration(call::configure))));
+            Retrying<?> request = start(call, s3 -> s3.abortMultipartUpload(r -> r.bucket(bucket).key(key)
+                    .uploadId(uploadId).overrideConfiguration(call::configure)));
+            failure = settle(request, interrupted ? System.nanoTime() + INTERRUPTED_ABORT_WAIT.toNanos() : Long.MAX_VALUE);
         } catch (IOException | RuntimeException e) {
             failure = e;
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
         if (failure != null) {
             IOException reason = failure instanceof IOException io ? io
@@ -1246,17 +1261,24 @@ public final class S3Store implements Store {
      * cancelled), or {@code null} if it succeeded.
      */
     private static Throwable settle(Retrying<?> request) {
+        return settle(request, Long.MAX_VALUE);
+    }
+
+    /** {@link #settle(Retrying)}, waiting at most until {@code deadline} ({@link System#nanoTime()}). */
+    private static Throwable settle(Retrying<?> request, long deadline) {
         Call call = request.call;
         boolean interrupted = false;
         try {
             while (true) {
+                long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(deadline - System.nanoTime(), 0);
                 try {
-                    request.result.get(call.remainingNanos(), TimeUnit.NANOSECONDS);
+                    request.result.get(Math.min(call.remainingNanos(), left), TimeUnit.NANOSECONDS);
                     return null;
                 } catch (InterruptedException e) {
                     interrupted = true;
                 } catch (TimeoutException e) {
-                    if (call.remainingNanos() == 0) { // else the request moved on to a pause or another attempt
+                    if (call.remainingNanos() == 0 || deadline != Long.MAX_VALUE && deadline - System.nanoTime() <= 0) {
+                        // else the request moved on to a pause or another attempt
                         request.result.cancel(true);
                         return e;
                     }

@@ -52,7 +52,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * through a symlink. Existing files are replaced only with {@code overwrite}; existing directories are merged.
  *
  * <p>File contents are fetched and written by {@code threads} workers, one chunk at a time at its offset. The
- * restored data is on disk (sync(2)) before {@link #run} returns.
+ * restored data is on disk (syncfs(2) of the target's file system) before {@link #run} returns.
  *
  * <p>Damaged or missing data does not stop the restore: a file with a chunk that cannot be read (missing pack,
  * failed authentication, not in the index) is not restored, and not left in place with a hole where the chunk
@@ -190,9 +190,10 @@ public final class FileRestore {
         for (int i = dirMeta.size() - 1; i >= 0; i--) {
             applyMeta(dirMeta.get(i).getKey(), dirMeta.get(i).getValue());
         }
-        // durable before success is reported (and before a marker tells an init container to go on): one sync
-        // instead of an fsync per file, which would cost a disk flush for each of thousands of small files
-        Posix.sync();
+        // durable before success is reported (and before a marker tells an init container to go on): one syncfs
+        // of the target's file system instead of an fsync per file, which would cost a disk flush for each of
+        // thousands of small files; not sync(2), which would flush every file system of the node
+        Posix.syncfs(target);
         List<String> w = new ArrayList<>(warnings);
         Collections.sort(w);
         List<Damage> d = new ArrayList<>(damaged);

@@ -173,7 +173,11 @@ final class Posix {
     public interface LibC {
         int mknod(String path, int mode, long dev);
 
-        void sync();
+        int syncfs(int fd);
+
+        int open(byte[] path, int flags, int mode);
+
+        int close(int fd);
 
         long llistxattr(byte[] path, byte[] list, long size);
 
@@ -223,9 +227,27 @@ final class Posix {
         return c != null ? c : libcSlow();
     }
 
-    /** sync(2): every file system's dirty data reaches its disk (Linux waits for it). */
-    static void sync() {
-        libc().sync();
+    private static final int O_RDONLY = 0;
+    private static final int O_CLOEXEC = 02000000; // the same on every Linux architecture Ferry runs on
+
+    /**
+     * syncfs(2) on the file system holding {@code dir}: that file system's dirty data reaches its disk (Linux waits
+     * for it), and no other's, unlike sync(2), which flushes every file system of the node.
+     */
+    static void syncfs(Path dir) throws java.io.IOException {
+        LibC c = libc();
+        int fd = c.open(cPath(dir), O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0) {
+            throw new java.io.IOException("cannot open " + dir + " to flush its file system: " + errnoText(errno(c)));
+        }
+        try {
+            if (c.syncfs(fd) != 0) {
+                throw new java.io.IOException("syncfs of the file system of " + dir + " failed: "
+                        + errnoText(errno(c)));
+            }
+        } finally {
+            c.close(fd);
+        }
     }
 
     /** chmod(2) by path (for FIFOs and devices, which must not be opened); returns 0 or an errno. */

@@ -208,6 +208,39 @@ class FileMoverTest {
         return new FileRestore(repo, s, 2, overwrite).run(target, include, ProgressListener.NONE);
     }
 
+    /**
+     * The end of a restore flushes its target's file system only (syncfs on the target), not every file system of
+     * the node (sync): seen with strace on the thread that runs the restore.
+     */
+    @Test
+    void restoreFlushesOnlyTheTargetsFileSystem() throws Exception {
+        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/strace")), "needs strace");
+        Path src = Files.createDirectories(work.resolve("src"));
+        Files.write(src.resolve("a.bin"), random(7, 1 << 20));
+        FileBackup.Result r = backup(src, null, List.of());
+        Path dst = work.resolve("dst");
+        Path log = Files.createTempFile("ferry-strace", ".log");
+        // this thread's id (strace follows one thread): the restore's syncing is done on the calling thread
+        String tid = Files.readSymbolicLink(Path.of("/proc/thread-self")).getFileName().toString();
+        Process strace = new ProcessBuilder("strace", "-y", "-e", "trace=sync,syncfs", "-o", log.toString(),
+                "-p", tid).redirectErrorStream(true).start();
+        try {
+            java.io.BufferedReader err = new java.io.BufferedReader(new java.io.InputStreamReader(
+                    strace.getInputStream(), StandardCharsets.UTF_8));
+            String line = err.readLine(); // "Process N attached"
+            Assumptions.assumeTrue(line != null && line.contains("attached"), "strace cannot attach: " + line);
+            restore(r.snapshot(), dst, null, false);
+        } finally {
+            strace.destroy(); // SIGTERM: strace detaches and writes its log
+            assertTrue(strace.waitFor(30, TimeUnit.SECONDS));
+        }
+        String calls = Files.readString(log);
+        Files.delete(log);
+        assertFalse(calls.contains("sync()"), "a global sync(2): " + calls);
+        assertTrue(calls.matches("(?s).*syncfs\\(\\d+<" + java.util.regex.Pattern.quote(dst.toRealPath().toString())
+                + ">\\) = 0.*"), "no syncfs on the target: " + calls);
+    }
+
     @Test
     void roundTripKeepsContentAndMetadata() throws Exception {
         Assumptions.assumeTrue(RawNames.exact(), "raw names need --add-opens java.base/sun.nio.fs");

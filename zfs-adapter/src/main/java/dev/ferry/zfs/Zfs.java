@@ -1,10 +1,10 @@
 package dev.ferry.zfs;
 
-import java.io.ByteArrayOutputStream;
+import dev.ferry.job.Cancellation;
+import dev.ferry.util.ChildProcess;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -12,11 +12,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 /**
- * The one place Ferry runs the {@code zfs} command: every call has a timeout, captures stderr into the error
+ * The one place Ferry runs the {@code zfs} command (through {@link ChildProcess}): every call has a timeout
+ * ($FERRY_ZFS_TIMEOUT), ends when the job it runs for is cancelled, captures the end of stderr into the error
  * it throws, and asks for parsable output ({@code -H -p}). Capabilities differ between ZFS builds (zfs-fuse
  * has no zvols, no {@code .zfs/snapshot} directory and no holds) and are probed here, not assumed.
  */
@@ -28,17 +27,47 @@ public final class Zfs {
 
     private final String command;
     private final Duration timeout;
-    private Boolean holds;
+    private final Cancellation cancellation; // null: calls end only by their timeout
+    private Boolean holds;                   // guarded by this
 
     public Zfs(String command, Duration timeout) {
+        this(command, timeout, null, null);
+    }
+
+    private Zfs(String command, Duration timeout, Cancellation cancellation, Boolean holds) {
         this.command = command;
         this.timeout = timeout;
+        this.cancellation = cancellation;
+        this.holds = holds;
+    }
+
+    /** This zfs for one job: its commands (and reads of {@link #send}) end when {@code c} is cancelled. */
+    public synchronized Zfs withCancellation(Cancellation c) {
+        return new Zfs(command, timeout, c, holds);
+    }
+
+    /** This zfs without a job's cancellation, for cleanups that must run after a cancel. */
+    public synchronized Zfs withoutCancellation() {
+        return cancellation == null ? this : new Zfs(command, timeout, null, holds);
+    }
+
+    public Duration timeout() {
+        return timeout;
     }
 
     /** The {@code zfs} on the PATH ($FERRY_ZFS overrides), with a timeout of $FERRY_ZFS_TIMEOUT seconds (300). */
     public static Zfs fromEnvironment(Map<String, String> env) {
         String cmd = env.getOrDefault("FERRY_ZFS", "zfs");
-        long secs = Long.parseLong(env.getOrDefault("FERRY_ZFS_TIMEOUT", "300"));
+        String t = env.getOrDefault("FERRY_ZFS_TIMEOUT", "300");
+        long secs;
+        try {
+            secs = Long.parseLong(t.strip());
+        } catch (NumberFormatException e) {
+            secs = -1;
+        }
+        if (secs <= 0) {
+            throw new IllegalArgumentException("FERRY_ZFS_TIMEOUT is a number of seconds above 0, not '" + t + "'");
+        }
         return new Zfs(cmd, Duration.ofSeconds(secs));
     }
 
@@ -242,7 +271,9 @@ public final class Zfs {
 
     /**
      * Starts {@code zfs send [-i base] snapshot} and returns its output; closing it stops the command. The
-     * command's failure (exit code, stderr) is thrown from the read that reaches the end of the stream.
+     * command's failure (exit code, stderr) is thrown from the read that reaches the end of the stream. A read
+     * waits at most the timeout for the next bytes; a cancel of the job kills the command and ends a blocked read
+     * with {@link dev.ferry.job.CancelledException}.
      */
     public InputStream send(String base, String snapshot) throws IOException {
         checkName(snapshot);
@@ -253,48 +284,29 @@ public final class Zfs {
             args.add(base);
         }
         args.add(snapshot);
-        Process p = start(args);
-        p.getOutputStream().close();
-        CompletableFuture<String> err = drain(p.getErrorStream());
-        String what = String.join(" ", args);
-        return new FilterInputStream(p.getInputStream()) {
-            private boolean checked;
-
+        ChildProcess.Output out;
+        try {
+            out = start(args).stream();
+        } catch (ChildProcess.NotStarted e) {
+            throw notStarted(e);
+        }
+        return new FilterInputStream(out) {
             @Override
             public int read(byte[] b, int off, int len) throws IOException {
-                int n = super.read(b, off, len);
-                if (n < 0) {
-                    check();
+                try {
+                    return super.read(b, off, len);
+                } catch (ChildProcess.Failed e) {
+                    throw failure(e.command(), e.exitCode(), e.stderrTail());
                 }
-                return n;
             }
 
             @Override
             public int read() throws IOException {
-                int n = super.read();
-                if (n < 0) {
-                    check();
+                try {
+                    return super.read();
+                } catch (ChildProcess.Failed e) {
+                    throw failure(e.command(), e.exitCode(), e.stderrTail());
                 }
-                return n;
-            }
-
-            private void check() throws IOException {
-                if (checked) {
-                    return;
-                }
-                checked = true;
-                int code = waitFor(p, what);
-                if (code != 0) {
-                    throw failure(what, code, err.join());
-                }
-            }
-
-            @Override
-            public void close() throws IOException {
-                if (p.isAlive()) {
-                    p.destroyForcibly();
-                }
-                super.close();
             }
         };
     }
@@ -304,70 +316,32 @@ public final class Zfs {
         List<String> cmd = new ArrayList<>();
         cmd.add(command);
         cmd.addAll(List.of(args));
-        Process p = start(cmd);
-        p.getOutputStream().close();
-        CompletableFuture<String> out = drain(p.getInputStream());
-        CompletableFuture<String> err = drain(p.getErrorStream());
-        String what = String.join(" ", cmd);
-        int code = waitFor(p, what);
-        if (code != 0) {
-            throw failure(what, code, err.join());
+        ChildProcess.Result r;
+        try {
+            r = start(cmd).run();
+        } catch (ChildProcess.NotStarted e) {
+            throw notStarted(e);
         }
-        return out.join();
+        if (!r.succeeded()) {
+            throw failure(r.command(), r.exitCode(), r.stderrTail());
+        }
+        return r.stdoutText();
     }
 
-    private int waitFor(Process p, String what) throws IOException {
-        try {
-            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                p.destroyForcibly();
-                throw new IOException("'" + what + "' did not finish within " + timeout.toSeconds() + " s");
-            }
-            return p.exitValue();
-        } catch (InterruptedException e) {
-            p.destroyForcibly();
-            Thread.currentThread().interrupt();
-            throw new java.io.InterruptedIOException("interrupted while running '" + what + "'");
-        }
+    /** The command with this Zfs's timeout and cancellation; a missing command is told with a hint. */
+    private ChildProcess start(List<String> cmd) {
+        return ChildProcess.of(cmd).timeout(timeout).cancellation(cancellation);
     }
 
-    private Process start(List<String> cmd) throws IOException {
-        try {
-            return new ProcessBuilder(cmd).start();
-        } catch (IOException e) {
-            throw new IOException("cannot run '" + cmd.get(0) + "': " + e.getMessage()
-                    + " (is ZFS installed? set FERRY_ZFS to the zfs command)", e);
-        }
+    private static IOException notStarted(IOException e) {
+        return new IOException(e.getMessage() + " (is ZFS installed? set FERRY_ZFS to the zfs command)", e);
     }
 
     private static ZfsException failure(String what, int code, String stderr) {
         String msg = stderr.strip();
         String hint = msg.contains("connect") || msg.contains("Connection refused")
                 ? " (is the ZFS daemon running? zfs-fuse must be started first)" : "";
-        return new ZfsException("'" + what + "' failed (exit " + code + "): "
-                + (msg.isEmpty() ? "no message" : msg.replace('\n', ' ')) + hint, code, msg);
-    }
-
-    private static CompletableFuture<String> drain(InputStream in) {
-        CompletableFuture<String> f = new CompletableFuture<>();
-        Thread t = new Thread(() -> {
-            try (in) {
-                ByteArrayOutputStream buf = new ByteArrayOutputStream();
-                byte[] b = new byte[8192];
-                for (int n; (n = in.read(b)) >= 0; ) {
-                    if (buf.size() < (16 << 20)) {
-                        buf.write(b, 0, n);
-                    }
-                }
-                f.complete(buf.toString(StandardCharsets.UTF_8));
-            } catch (IOException e) {
-                f.complete("(output unreadable: " + e.getMessage() + ")");
-            } catch (Throwable e) {
-                f.completeExceptionally(e);
-            }
-        }, "zfs-output");
-        t.setDaemon(true);
-        t.start();
-        return f;
+        return new ZfsException(ChildProcess.Failed.message(what, code, stderr) + hint, code, msg);
     }
 
     /**

@@ -4,10 +4,13 @@ import dev.ferry.block.EngineBackup;
 import dev.ferry.block.FileVolume;
 import dev.ferry.engine.ChangedRanges;
 import dev.ferry.engine.Engine;
+import dev.ferry.engine.EngineContext;
 import dev.ferry.engine.EngineSnapshot;
 import dev.ferry.engine.RestoreTarget;
 import dev.ferry.engine.VolumeReader;
 import dev.ferry.engine.VolumeWriter;
+import dev.ferry.job.Cancellation;
+import dev.ferry.job.CancelledException;
 import dev.ferry.zfs.stream.ObjectChanges;
 import dev.ferry.zfs.stream.SendRecord;
 import dev.ferry.zfs.stream.SendStreamReader;
@@ -37,7 +40,10 @@ import org.slf4j.LoggerFactory;
  */
 public final class ZfsEngine implements Engine {
     private static final Logger log = LoggerFactory.getLogger(ZfsEngine.class);
-    /** Prefix of the temporary clones made to read a snapshot; {@code <prefix><pid>-<random>}. */
+    /**
+     * Prefix of the temporary clones made to read a snapshot; {@code <prefix><random>}, marked with their owner
+     * ({@link CloneOwner}).
+     */
     static final String READ_CLONE_PREFIX = "ferry-read-";
     /** Properties recorded with a backup. */
     public static final String OBJECT = "object", DATASET = "dataset", FILE = "file", CREATETXG = "createtxg";
@@ -50,15 +56,39 @@ public final class ZfsEngine implements Engine {
     /** zvol data is this object. */
     static final long ZVOL_OBJECT = 1;
 
-    private final Zfs zfs;
+    private final Zfs zfs;        // the job's: its commands end when the job is cancelled
+    private final Zfs cleanupZfs; // for what must be undone after a cancel (destroying a read clone)
+    private final CloneOwner.Node node;
+    private final EngineContext context;
 
-    /** The engine found through the SPI: the {@code zfs} command from the environment. */
+    /** The engine found through the SPI: the {@code zfs} command and the node's name from the environment. */
     public ZfsEngine() {
-        this(Zfs.fromEnvironment(System.getenv()));
+        this(System.getenv());
+    }
+
+    public ZfsEngine(Map<String, String> env) {
+        this(Zfs.fromEnvironment(env), CloneOwner.Node.of(env));
     }
 
     public ZfsEngine(Zfs zfs) {
+        this(zfs, CloneOwner.Node.of(System.getenv()));
+    }
+
+    ZfsEngine(Zfs zfs, CloneOwner.Node node) {
+        this(zfs, node, EngineContext.standalone(new Cancellation()));
+    }
+
+    private ZfsEngine(Zfs zfs, CloneOwner.Node node, EngineContext context) {
         this.zfs = zfs;
+        this.cleanupZfs = zfs.withoutCancellation();
+        this.node = node;
+        this.context = context;
+    }
+
+    /** This engine for one job: its {@code zfs} commands and reads end on the job's cancel, its clones are the job's. */
+    @Override
+    public ZfsEngine forJob(EngineContext context) {
+        return new ZfsEngine(zfs.withCancellation(context.cancellation()), node, context);
     }
 
     public Zfs zfs() {
@@ -187,10 +217,14 @@ public final class ZfsEngine implements Engine {
 
     private VolumeReader openThroughClone(ZfsVolume v, String snapName) throws IOException {
         destroyStaleClones(v.pool());
-        String clone = v.pool() + "/" + READ_CLONE_PREFIX + ProcessHandle.current().pid() + "-" + random();
+        String clone = v.pool() + "/" + READ_CLONE_PREFIX + random();
         Path mount = null;
         Map<String, String> props = new LinkedHashMap<>();
         props.put("readonly", "on");
+        props.put(CloneOwner.PROPERTY, new CloneOwner(node.name(), node.bootId(), context.jobId()).value());
+        if (context.isStandalone() && !node.pidNamespace().isEmpty()) {
+            props.put(CloneOwner.PIDNS_PROPERTY, node.pidNamespace());
+        }
         if (v.isFile()) {
             mount = Files.createTempDirectory("ferry-zfs-read-");
             props.put("mountpoint", mount.toString());
@@ -233,29 +267,39 @@ public final class ZfsEngine implements Engine {
         return dev;
     }
 
-    /** Destroys read clones left by Ferry processes that no longer run (killed in the middle of a backup). */
-    private void destroyStaleClones(String pool) {
+    /**
+     * Destroys the read clones of {@code pool} that their owners left behind (a process killed in the middle of
+     * a backup, a job of a daemon that was restarted, anything from before the node's last boot); see
+     * {@link CloneOwner#stale}. Clones of other nodes, of live jobs and of owners that cannot be judged from here
+     * are kept; so are clones without an owner (made by Ferry before owners were recorded), which are told.
+     */
+    void destroyStaleClones(String pool) throws CancelledException {
         try {
-            String out = zfs.run("list", "-H", "-o", "name", "-r", "-d", "1", pool);
-            for (String name : out.split("\n")) {
-                String leaf = name.substring(name.indexOf('/') + 1);
-                if (!name.startsWith(pool + "/" + READ_CLONE_PREFIX)) {
+            String out = zfs.run("list", "-H", "-o", "name," + CloneOwner.PROPERTY + "," + CloneOwner.PIDNS_PROPERTY,
+                    "-r", "-d", "1", pool);
+            for (String line : out.split("\n")) {
+                String[] f = line.split("\t");
+                if (f.length < 3 || !f[0].startsWith(pool + "/" + READ_CLONE_PREFIX)) {
                     continue;
                 }
-                String rest = leaf.substring(READ_CLONE_PREFIX.length());
-                int dash = rest.indexOf('-');
-                long pid;
-                try {
-                    pid = Long.parseLong(dash < 0 ? rest : rest.substring(0, dash));
-                } catch (NumberFormatException e) {
+                String name = f[0];
+                CloneOwner owner = CloneOwner.parse("-".equals(f[1]) ? null : f[1]);
+                if (owner == null) {
+                    log.warn("{} looks like a temporary read clone of Ferry but names no owner ({}): it is kept; "
+                            + "destroy it with 'zfs destroy {}' once no backup reads it", name, CloneOwner.PROPERTY, name);
                     continue;
                 }
-                if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+                if (!owner.stale(node, "-".equals(f[2]) ? null : f[2], context.liveJobs(),
+                        pid -> ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false))) {
                     continue;
                 }
-                log.info("destroying {}, a read clone left by an earlier Ferry process", name);
+                log.info("destroying {}, a read clone left by {} (job {} on {}, boot {})", name,
+                        owner.bootId().equals(node.bootId()) ? "a job that has ended" : "an earlier boot",
+                        owner.jobId(), owner.node(), owner.bootId());
                 zfs.destroy(name, true);
             }
+        } catch (CancelledException e) {
+            throw e;
         } catch (IOException e) {
             log.warn("could not look for stale read clones in {}: {}", pool, e.getMessage());
         }
@@ -265,8 +309,8 @@ public final class ZfsEngine implements Engine {
         IOException last = null;
         for (int attempt = 0; attempt < 10; attempt++) {
             try {
-                if (zfs.get(clone) != null) {
-                    zfs.destroy(clone, true);
+                if (cleanupZfs.get(clone) != null) {
+                    cleanupZfs.destroy(clone, true);
                 }
                 last = null;
                 break;
@@ -294,7 +338,7 @@ public final class ZfsEngine implements Engine {
     }
 
     private static String random() {
-        byte[] b = new byte[4];
+        byte[] b = new byte[8];
         new SecureRandom().nextBytes(b);
         return HexFormat.of().formatHex(b);
     }
@@ -338,6 +382,7 @@ public final class ZfsEngine implements Engine {
 
         @Override
         public int read(long offset, byte[] buf, int off, int len) throws IOException {
+            context.cancellation().check();
             return volume.read(offset, buf, off, len);
         }
 

@@ -2,6 +2,7 @@ package dev.ferry.zfs;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.ferry.util.ChildProcess;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -9,7 +10,6 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 
 /**
@@ -76,18 +76,15 @@ final class TestPool implements AutoCloseable {
     }
 
     static String cmd(String... args) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(args).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
-            throw new IOException(String.join(" ", args) + " failed: " + out);
+        ChildProcess.Result r = ChildProcess.of(args).timeout(Duration.ofSeconds(120)).run();
+        if (r.exitCode() != 0) {
+            throw new IOException(String.join(" ", args) + " failed: " + r.stdoutText() + r.stderrTail());
         }
-        return out;
+        return r.stdoutText();
     }
 
     private static int run(List<String> args) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(args).redirectErrorStream(true).start();
-        p.getInputStream().readAllBytes();
-        return p.waitFor(60, TimeUnit.SECONDS) ? p.exitValue() : -1;
+        return ChildProcess.of(args).timeout(Duration.ofSeconds(60)).run().exitCode();
     }
 
     /** Test pools of runs that were killed, whose files are gone: they would fault forever. */

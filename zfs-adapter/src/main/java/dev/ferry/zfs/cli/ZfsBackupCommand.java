@@ -60,7 +60,7 @@ final class ZfsBackupCommand implements Callable<Integer> {
         Integer bs = block.blockSize();
         int threads = job.threads();
         ZfsVolume volume = new ZfsVolume(dataset, file);
-        ZfsEngine engine = new ZfsEngine(Zfs.fromEnvironment(main.env()));
+        ZfsEngine engine = new ZfsEngine(main.env());
         try (Store store = main.openStore()) {
             Repository repo = main.openRepository(store, false);
             try (RepositoryLock lock = repo.lock("backup", main.hostname(), main.clock())) {

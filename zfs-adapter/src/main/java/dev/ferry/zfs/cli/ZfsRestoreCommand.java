@@ -71,7 +71,7 @@ final class ZfsRestoreCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         int threads = job.threads();
         Zfs.checkName(target);
-        ZfsEngine engine = new ZfsEngine(Zfs.fromEnvironment(main.env()));
+        ZfsEngine engine = new ZfsEngine(main.env());
         try (Store store = main.openStore()) {
             if (file != null) {
                 Path where = fileTarget(engine.zfs(), target, file);
