@@ -252,8 +252,9 @@ public final class ZfsEngine implements Engine {
         }
     }
 
-    private static Path waitForDevice(Path dev) throws IOException {
+    private Path waitForDevice(Path dev) throws IOException {
         for (int i = 0; i < 300 && !Files.exists(dev); i++) {
+            context.cancellation().check();
             try {
                 Thread.sleep(100);
             } catch (InterruptedException e) {
@@ -296,7 +297,13 @@ public final class ZfsEngine implements Engine {
                 log.info("destroying {}, a read clone left by {} (job {} on {}, boot {})", name,
                         owner.bootId().equals(node.bootId()) ? "a job that has ended" : "an earlier boot",
                         owner.jobId(), owner.node(), owner.bootId());
-                zfs.destroy(name, true);
+                try {
+                    zfs.destroy(name, true);
+                } catch (ZfsException e) {
+                    if (!e.notFound()) { // else another job of this daemon destroyed it first
+                        log.warn("could not destroy {}: {}", name, e.getMessage());
+                    }
+                }
             }
         } catch (CancelledException e) {
             throw e;
