@@ -1,6 +1,5 @@
 package dev.ferry.repo;
 
-import dev.ferry.block.BlockBackup;
 import dev.ferry.progress.ProgressListener;
 import dev.ferry.store.Store;
 import dev.ferry.store.StoreObject;
@@ -183,6 +182,7 @@ public final class Pruner {
     private final Repository repo;
     private final Store store;
     private final Clock clock;
+    private final SnapshotKinds kinds;
     private final double repackShare;
     private final ProgressListener progress;
     /** Trees already walked by this prune: snapshots of one source share most of them. */
@@ -194,6 +194,12 @@ public final class Pruner {
 
     /** A prune that reports its phases (see the class comment) to {@code progress}. */
     public Pruner(Repository repo, Clock clock, double repackShare, ProgressListener progress) {
+        this(repo, clock, repackShare, progress, SnapshotKinds.load());
+    }
+
+    /** A prune that reads snapshots of the {@code kinds} given, and refuses to run beside any other kind. */
+    public Pruner(Repository repo, Clock clock, double repackShare, ProgressListener progress, SnapshotKinds kinds) {
+        this.kinds = java.util.Objects.requireNonNull(kinds, "kinds");
         if (repackShare <= 0 || repackShare > 1) {
             throw new IllegalArgumentException("the repack share is above 0 and at most 1, not " + repackShare);
         }
@@ -609,16 +615,13 @@ public final class Pruner {
         return new LockView(running, stale);
     }
 
-    /** Adds every chunk a snapshot refers to. Refuses kinds this code cannot read: their data must not go. */
+    /**
+     * Adds every chunk a snapshot refers to, as its kind says (see {@link SnapshotKind}). Refuses kinds this
+     * Ferry cannot read: the data they use must not go.
+     */
     private void collect(Snapshots.Stored s, Repository.IoConsumer<ChunkId> action) throws IOException {
-        if (Snapshot.KIND_BLOCK.equals(s.snapshot().kind()) && s.snapshot().volume() != null) {
-            BlockBackup.forEachChunk(repo, s.snapshot().volume(), action);
-        } else if (Snapshot.KIND_FILES.equals(s.snapshot().kind()) && s.snapshot().tree() != null) {
-            // trees shared with a snapshot already walked were collected with everything under them
-            Tree.forEachChunk(repo::load, s.snapshot().tree(), seenTrees, action);
-        } else {
-            throw new RepositoryException("snapshot " + s.shortId() + " is of kind '" + s.snapshot().kind()
-                    + "', which this Ferry cannot read; prune stops rather than delete its data");
-        }
+        SnapshotKind kind = kinds.require(s, "prune stops rather than delete data it may use");
+        // structure shared with a snapshot already walked (trees) was collected with everything under it
+        kind.forEachChunk(s, repo::load, seenTrees, action);
     }
 }

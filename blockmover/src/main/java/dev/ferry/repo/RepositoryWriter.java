@@ -30,7 +30,8 @@ import org.slf4j.LoggerFactory;
  * <p>Deduplication across writers: a chunk that is indexed, or that any writer has in its open pack or in a pack
  * being stored, is not stored again. A writer that finds a chunk on its way into another writer's pack
  * <em>borrows</em> it: before this writer's data counts as durable ({@link #flush()}), it has the other writer
- * send its open pack off and waits until the borrowed chunk is stored. If the other writer fails or is abandoned
+ * send its open pack off, waits until the borrowed chunk is stored, and names it in an index file of its own as
+ * well (the other writer may die before writing one). If the other writer fails or is abandoned
  * before storing it, the flush fails with an error saying so (the chunk was stored by nobody, so no snapshot may
  * name it; the next run stores it). A chunk is thus never stored twice by concurrent writers, and never lost.
  *
@@ -472,6 +473,10 @@ public final class RepositoryWriter implements AutoCloseable {
                             for (SnapshotCommit c : commits) {
                                 c.relyOn(loc.get().pack());
                             }
+                            // named in this writer's own index file too: the other writer may die before it
+                            // writes its own, and a chunk a snapshot uses must never be in an unindexed pack
+                            unindexed.computeIfAbsent(loc.get().pack(), k -> new ArrayList<>()).add(loc.get().entry());
+                            unindexedCount++;
                         } else {
                             lost.add(id);
                         }

@@ -42,6 +42,7 @@ public final class Verifier {
     private final Consumer<String> progress;
     private final ProgressListener listener;
     private final int readWindow;
+    private final SnapshotKinds kinds;
     private final java.util.Set<ChunkId> verifiedTrees = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     public Verifier(Repository repo, Consumer<String> progress) {
@@ -61,6 +62,17 @@ public final class Verifier {
     }
 
     Verifier(Repository repo, Consumer<String> progress, ProgressListener listener, int readWindow) {
+        this(repo, progress, listener, readWindow, SnapshotKinds.load());
+    }
+
+    /** A verify that checks snapshots of the {@code kinds} given and reports any other kind as an error. */
+    public Verifier(Repository repo, Consumer<String> progress, ProgressListener listener, SnapshotKinds kinds) {
+        this(repo, progress, listener, READ_WINDOW, kinds);
+    }
+
+    Verifier(Repository repo, Consumer<String> progress, ProgressListener listener, int readWindow,
+             SnapshotKinds kinds) {
+        this.kinds = java.util.Objects.requireNonNull(kinds, "kinds");
         this.repo = repo;
         this.store = repo.store();
         this.progress = progress;
@@ -239,58 +251,21 @@ public final class Verifier {
      * indexed; pages are read and authenticated, data chunks are checked with the packs.
      */
     private void checkSnapshot(Snapshots.Stored s, Lookup index, List<String> errors) throws IOException {
-        String name = Snapshots.PREFIX + s.id();
-        if (Snapshot.KIND_FILES.equals(s.snapshot().kind())) {
-            checkFilesSnapshot(s, index, errors);
+        java.util.Optional<SnapshotKind> kind = kinds.find(s.snapshot().kind());
+        if (kind.isEmpty()) {
+            errors.add(Snapshots.PREFIX + s.id() + ": snapshot of unknown kind '" + s.snapshot().kind()
+                    + "', which this Ferry cannot read (it knows " + String.join(", ", kinds.names())
+                    + "); prune refuses to run while it is there");
             return;
         }
-        if (!Snapshot.KIND_BLOCK.equals(s.snapshot().kind())) {
-            errors.add(name + ": snapshot of unknown kind '" + s.snapshot().kind() + "'");
-            return;
-        }
-        try {
-            dev.ferry.block.BlockBackup.checkVolume(s);
-        } catch (RepositoryException e) {
-            errors.add(e.getMessage());
-            return;
-        }
-        Snapshot.Volume v = s.snapshot().volume();
-        int missing = 0;
-        for (int p = 0; p < v.pages().size(); p++) {
-            if (v.pages().get(p) == null) {
-                continue;
-            }
-            ChunkId pageId = ChunkId.parse(v.pages().get(p));
-            var loc = index.lookup(pageId);
+        SnapshotKind.Reader reader = id -> {
+            var loc = index.lookup(id);
             if (loc.isEmpty()) {
-                errors.add(name + ": manifest page " + p + " (" + pageId.shortHex() + ") is in no index file");
-                continue;
+                throw new RepositoryException("chunk " + id.shortHex() + " is in no index file");
             }
-            dev.ferry.block.ManifestPage page;
-            try {
-                page = dev.ferry.block.ManifestPage.decode(readIndexed(loc.get()));
-            } catch (RepositoryException | IllegalArgumentException e) {
-                errors.add(name + ": manifest page " + p + " cannot be read: " + e.getMessage());
-                continue;
-            } catch (NoSuchObjectException e) {
-                continue; // the missing pack is reported with the packs
-            }
-            if (page.count() != v.blocksInPage(p)) {
-                errors.add(name + ": manifest page " + p + " has " + page.count() + " entries, not "
-                        + v.blocksInPage(p));
-                continue;
-            }
-            for (int i = 0; i < page.count(); i++) {
-                ChunkId c = page.get(i);
-                if (c != null && !index.contains(c) && missing++ < 10) {
-                    errors.add(name + ": block " + ((long) p * v.pageBlocks() + i) + " uses chunk " + c.shortHex()
-                            + ", which is in no index file");
-                }
-            }
-        }
-        if (missing > 10) {
-            errors.add(name + ": " + (missing - 10) + " more blocks use chunks that are in no index file");
-        }
+            return readIndexed(loc.get());
+        };
+        kind.get().check(s, reader, verifiedTrees, index::contains, errors::add);
     }
 
     /**
@@ -318,41 +293,6 @@ public final class Verifier {
         String pack = loc.pack().objectName();
         byte[] sealed = store.getRange(pack, loc.entry().offset(), loc.entry().length());
         return repo.openChunk(pack, loc.entry(), sealed, 0);
-    }
-
-    /**
-     * Checks a files snapshot: every tree it reaches is indexed, decrypts and parses, and every content chunk of
-     * its files is indexed (the chunks themselves are checked with the packs). Trees are walked once per verify.
-     */
-    private void checkFilesSnapshot(Snapshots.Stored s, Lookup index, List<String> errors) throws IOException {
-        String name = Snapshots.PREFIX + s.id();
-        String root = s.snapshot().tree();
-        if (root == null || !root.matches("[0-9a-f]{64}")) {
-            errors.add(name + ": files snapshot without a valid root tree id");
-            return;
-        }
-        int[] missing = {0};
-        Tree.Loader loader = id -> {
-            var loc = index.lookup(id);
-            if (loc.isEmpty()) {
-                throw new RepositoryException("tree " + id.shortHex() + " is in no index file");
-            }
-            return readIndexed(loc.get());
-        };
-        try {
-            Tree.forEachChunk(loader, root, verifiedTrees, id -> {
-                if (!index.contains(id) && missing[0]++ < 10) {
-                    errors.add(name + ": chunk " + id.shortHex() + " is used but in no index file");
-                }
-            });
-        } catch (NoSuchObjectException e) {
-            errors.add(name + ": a tree's pack is missing: " + e.getMessage());
-        } catch (RepositoryException | IllegalArgumentException e) {
-            errors.add(name + ": a tree cannot be read: " + e.getMessage());
-        }
-        if (missing[0] > 10) {
-            errors.add(name + ": " + (missing[0] - 10) + " more chunks are used but in no index file");
-        }
     }
 
     /**
